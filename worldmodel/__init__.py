@@ -1,0 +1,1 @@
+"""World models learned from video: data, models, training and evaluation."""

@@ -1,0 +1,92 @@
+"""The ``wm`` command: ``wm <command> [hydra overrides]``.
+
+Each command has a primary config ``configs/<command>.yaml`` composed with Hydra's compose API, so
+overrides like ``env=push episodes=100 env.image_size=96`` work as in any Hydra app, and the code
+underneath takes plain dataclasses / keyword arguments (usable without Hydra).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from typing import Callable
+
+#: command -> ("module:function", one-line help). Each function takes the composed DictConfig.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("envs.commands:collect_command", "collect episodes with an exploration policy"),
+    "show": ("envs.commands:show_command", "write an MP4 of a dataset's episodes side by side"),
+    "demo": ("worldmodel.demo:demo_command", "run the end-to-end demo on the default task"),
+}
+
+USAGE = """usage: wm <command> [key=value ...] [--help]
+
+Commands:
+{commands}
+
+`wm <command> --help` prints that command's full config; any key can be overridden, e.g.
+  wm collect env=push policy=scripted episodes=200 out=runs/push/data
+"""
+
+
+class UsageError(Exception):
+    """A command line the user has to fix."""
+
+
+def compose(command: str, overrides: list[str]):
+    """The command's config with ``overrides`` applied (Hydra compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="configs", version_base=None):
+            return hydra_compose(config_name=command, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = str(err).split("Config search path")[0].strip() or repr(err)
+        raise UsageError(" ".join(message.split())) from err
+
+
+def _resolve(command: str) -> Callable:
+    module, fn = COMMANDS[command][0].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    listing = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE.format(commands=listing))
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"wm: unknown command {command!r}\n\n" + USAGE.format(commands=listing),
+              file=sys.stderr)
+        return 2
+    want_help = any(a in ("-h", "--help") for a in rest)
+    overrides = [a for a in rest if a not in ("-h", "--help")]
+    try:
+        cfg = compose(command, overrides)
+        if want_help:
+            from omegaconf import OmegaConf
+            print(f"wm {command}: {COMMANDS[command][1]}\n\nconfig (override with key=value):\n")
+            print(textwrap.indent(OmegaConf.to_yaml(cfg), "  "))
+            return 0
+        _resolve(command)(cfg)
+    except UsageError as err:
+        print(f"wm {command}: bad arguments: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as err:  # DatasetError is a ValueError
+        print(f"wm {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nwm {command}: interrupted; finished work is kept and a rerun resumes it",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
