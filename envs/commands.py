@@ -3,21 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from envs.collect import CollectConfig, collect
 from envs.preview import write_preview
-
-
-def to_dataclass(cls, cfg: DictConfig, **extra):
-    """Build dataclass ``cls`` from the keys of ``cfg`` it declares (plus ``extra``)."""
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    names = set(cls.__dataclass_fields__)
-    return cls(**{k: v for k, v in raw.items() if k in names}, **extra)
+from worldmodel.config import from_config
 
 
 def collect_command(cfg: DictConfig) -> Path:
-    out = collect(to_dataclass(CollectConfig, cfg))
+    out = collect(from_config(CollectConfig, cfg))
     print(f"dataset: {out}  (preview: {out / 'preview.mp4'})" if cfg.preview else f"dataset: {out}")
     return out
 

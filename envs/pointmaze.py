@@ -1,4 +1,4 @@
-"""PointMaze: a ball rolling among walls, seen from straight above; the goal is a ball position.
+"""PointMaze: a ball sliding among walls, seen from straight above; the goal is a ball position.
 
 The maze is an ASCII grid (``'#'`` wall, ``'.'`` free) of unit cells; row 0 is the top of the
 image, column 0 its left. Every length below is in cells (1 cell = 1 m of simulated space), so
@@ -9,7 +9,8 @@ Action (2,): the desired planar velocity of the ball, ``MAX_SPEED * a`` cells/s 
 ``SERVO_TAU = 0.02`` s) track it, so one control step (``TIMESTEP * SUBSTEPS = 0.1`` s) at
 ``|a| = 1`` moves the ball about 0.4 cell from rest and 0.5 cell at full speed; ``a = 0`` brakes it
 within one step (it drifts ~0.1 cell). Gravity is off and the ball only slides in x and y (no
-rotation, no height), colliding frictionlessly with the wall boxes.
+rotation, no height), colliding frictionlessly with the wall boxes. The ball (radius 0.35 cell, red)
+is the only thing that moves; the goal image is the same maze with the ball at the goal.
 
 Proprio (4,) and state (4,): ``x, y, vx, vy`` (cells, cells/s; the maze centre is the origin).
 

@@ -143,12 +143,14 @@ _XML = f"""
              range="{-PUSHER_LIMIT} {PUSHER_LIMIT}" damping="0.5"/>
       <joint name="pusher_y" type="slide" axis="0 1 0" limited="true"
              range="{-PUSHER_LIMIT} {PUSHER_LIMIT}" damping="0.5"/>
-      <geom name="pusher" type="cylinder" pos="0 0 0.016" size="{PUSHER_RADIUS} 0.016" mass="{PUSHER_MASS}"
-            contype="1" conaffinity="0" rgba="1 0.45 0 1"/>
+      <geom name="pusher" type="cylinder" pos="0 0 0.016" size="{PUSHER_RADIUS} 0.016"
+            mass="{PUSHER_MASS}" contype="1" conaffinity="0" rgba="1 0.45 0 1"/>
     </body>
     <body name="block" pos="0 0 0">
-      <joint name="block_x" type="slide" axis="1 0 0" frictionloss="{BLOCK_FRICTION:.6f}" damping="0.2"/>
-      <joint name="block_y" type="slide" axis="0 1 0" frictionloss="{BLOCK_FRICTION:.6f}" damping="0.2"/>
+      <joint name="block_x" type="slide" axis="1 0 0" frictionloss="{BLOCK_FRICTION:.6f}"
+             damping="0.2"/>
+      <joint name="block_y" type="slide" axis="0 1 0" frictionloss="{BLOCK_FRICTION:.6f}"
+             damping="0.2"/>
       <joint name="block_theta" type="hinge" axis="0 0 1" frictionloss="{BLOCK_TORSION:.6f}"
              damping="0.005"/>
 {_BLOCK_GEOMS}
@@ -195,7 +197,8 @@ class PushEnv(MujocoGoalEnv):
         """Block anywhere at least ``BLOCK_MARGIN`` from the walls at any angle; pusher anywhere in
         its range at least 2 cm clear of the block; zero velocities."""
         lim = HALF - BLOCK_MARGIN
-        block = np.array([rng.uniform(-lim, lim), rng.uniform(-lim, lim), rng.uniform(-np.pi, np.pi)])
+        block = np.array([rng.uniform(-lim, lim), rng.uniform(-lim, lim),
+                          rng.uniform(-np.pi, np.pi)])
         for _ in range(1000):
             pusher = rng.uniform(-PUSHER_LIMIT, PUSHER_LIMIT, size=2)
             if _block_point_distance(block, pusher) > PUSHER_RADIUS + 0.02:
@@ -235,8 +238,8 @@ class ScriptedPusher:
 
     Each push draws a direction ``d`` (towards a random point of the table's interior, spread by
     Gaussian angle noise, and such that the pusher can get behind the block) and a random lateral
-    offset of the contact point from
-    the block's centre of mass (off-centre pushes rotate the block). The pusher first travels to a
+    offset of the contact point from the block's centre of mass (off-centre pushes rotate the
+    block). The pusher first travels to a
     start point behind the block, orbiting around the block's bounding circle rather than cutting
     through it, then drives along ``d`` through the block for a random number of steps. Temporally
     correlated (Ornstein-Uhlenbeck) noise of scale ``noise`` is added to every action.
@@ -322,7 +325,7 @@ class ScriptedPusher:
             if self._push_left <= 0:
                 self._phase = "plan"
         # Ornstein-Uhlenbeck noise, stationary std = self.noise
-        theta = 0.3
-        self._eps = (1 - theta) * self._eps + np.sqrt(1 - (1 - theta) ** 2) * self.rng.normal(size=2)
+        rho = 0.7
+        self._eps = rho * self._eps + np.sqrt(1 - rho ** 2) * self.rng.normal(size=2)
         action = action + self.noise * self._eps
         return np.clip(action, -1.0, 1.0).astype(np.float32)

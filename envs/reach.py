@@ -32,8 +32,8 @@ _XML = f"""
   </default>
   <worldbody>
     <light pos="0 0 1" dir="0 0 -1" directional="true" diffuse="0.8 0.8 0.8" ambient="0.3 0.3 0.3"/>
-    <camera name="top" pos="0 0 0.62" xyaxes="1 0 0 0 1 0" fovy="48"/>
-    <geom name="floor" type="plane" size="0.4 0.4 0.01" rgba="0.92 0.92 0.88 1"/>
+    <camera name="top" pos="0 0 0.62" xyaxes="1 0 0 0 1 0" fovy="50"/>
+    <geom name="floor" type="plane" size="0.4 0.4 0.4" rgba="0.92 0.92 0.88 1"/>
     <geom name="base" type="cylinder" pos="0 0 0.01" size="0.03 0.01" rgba="0.2 0.2 0.2 1"/>
     <body name="upper" pos="0 0 0.03">
       <joint name="shoulder" type="hinge" axis="0 0 1"/>

@@ -1,0 +1,37 @@
+"""The ``wm`` command line: dispatch, help, Hydra overrides, clear errors."""
+from worldmodel.cli import main
+from worldmodel.data.storage import EpisodeStore
+
+
+def test_help_lists_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "collect" in out and "show" in out and "demo" in out
+
+
+def test_command_help_prints_its_composed_config(capsys):
+    assert main(["collect", "env=pointmaze", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "layout: umaze" in out and "episodes: 200" in out
+
+
+def test_collect_and_show_with_overrides(tmp_path, capsys):
+    out = tmp_path / "data"
+    assert main(["collect", "env=pointmaze", "env.image_size=24", "episodes=2", "steps=5",
+                 f"out={out}", "workers=1", "preview=0", "progress=false"]) == 0
+    store = EpisodeStore(out)
+    assert store.meta.task == "pointmaze" and store.meta.image_size == 24 and len(store) == 2
+    assert main(["show", f"data_dir={out}", "episodes=2"]) == 0
+    assert (out / "preview.mp4").stat().st_size > 0
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    assert main(["collect", "env=nope", f"out={tmp_path / 'x'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Could not find 'env/nope'" in err and "reach" in err
+    assert main(["show", f"data_dir={tmp_path / 'missing'}"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["collect", "episodes=two"]) == 2
+    assert not (tmp_path / "x").exists()
