@@ -25,22 +25,29 @@ def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def split_3d(dim: int) -> tuple[int, int, int]:
+    """Channels of ``(time, height, width)`` in a ``dim``-wide 3D table: each even, the two
+    spatial axes ``2 * ceil(dim / 6)`` each and time the rest (equal thirds when ``dim % 6 == 0``;
+    e.g. 1024 -> (340, 342, 342)). ``dim`` must be even and >= 6."""
+    if dim < 6 or dim % 2:
+        raise ValueError(f"3D sin-cos positions need an even dim >= 6 (3 axes x sin/cos), got {dim}")
+    d_hw = 2 * (-(-dim // 6))
+    return dim - 2 * d_hw, d_hw, d_hw
+
+
 def sincos_3d(grid_t: int, grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
     """3D sine-cosine position table of shape ``[grid_t * grid_h * grid_w, dim]`` (float32).
 
-    The channels are split in three equal parts of ``dim // 3`` (time, height, width), each a
-    :func:`sincos_1d` of that axis' integer coordinate; ``dim`` must therefore be divisible by 6.
+    The channels are split in three parts (time, height, width; see :func:`split_3d`: equal thirds
+    when ``dim`` is divisible by 6), each a :func:`sincos_1d` of that axis' integer coordinate.
     Rows follow the t-major, then h, then w token order.
     """
     for name, n in (("grid_t", grid_t), ("grid_h", grid_h), ("grid_w", grid_w)):
         if int(n) < 1:
             raise ValueError(f"sincos_3d: {name} must be >= 1, got {n}")
-    if dim <= 0 or dim % 6:
-        raise ValueError(f"sincos_3d: dim must be a positive multiple of 6 "
-                         f"(3 axes x sin/cos), got {dim}")
-    d = dim // 3
+    d_t, d_h, d_w = split_3d(dim)
     tt, hh, ww = torch.meshgrid(torch.arange(grid_t), torch.arange(grid_h), torch.arange(grid_w),
                                 indexing="ij")
-    emb = torch.cat([sincos_1d(tt.reshape(-1), d), sincos_1d(hh.reshape(-1), d),
-                     sincos_1d(ww.reshape(-1), d)], dim=-1)
+    emb = torch.cat([sincos_1d(tt.reshape(-1), d_t), sincos_1d(hh.reshape(-1), d_h),
+                     sincos_1d(ww.reshape(-1), d_w)], dim=-1)
     return emb.to(torch.float32)

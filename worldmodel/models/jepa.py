@@ -1,0 +1,201 @@
+"""V-JEPA: self-supervised video pretraining by predicting masked latent tokens.
+
+One training step (see :meth:`VJEPA.forward`):
+
+1. target features: the target encoder (an EMA copy of the encoder, no gradients) encodes the full
+   clip; its tokens are layer-normed without affine parameters;
+2. for each mask family (:mod:`worldmodel.models.masking`): the encoder sees only the context
+   tokens, the predictor predicts the features of the target tokens from them;
+3. loss: L1 between predictions and target features, averaged over the target (masked) tokens, then
+   over mask families.
+
+After each optimiser step the caller updates the target encoder with :meth:`VJEPA.update_target`
+(or :func:`ema_update`) at a momentum from :func:`ema_momentum`.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldmodel.models.masking import DEFAULT_MASKS, MaskSpec, sample_batch_masks
+from worldmodel.models.predictor import MaskedPredictor, PredictorConfig
+from worldmodel.models.vit import VideoViT, VideoViTConfig, gather_tokens
+
+__all__ = ["ema_update", "ema_momentum", "VJEPA"]
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """In place, parameter-wise: ``target = momentum * target + (1 - momentum) * online``.
+
+    Buffers (e.g. fixed position tables) are copied from ``online``. Both modules must have the
+    same parameter names and shapes. ``momentum=1`` leaves the parameters unchanged.
+    """
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
+    t_params = dict(target.named_parameters())
+    o_params = dict(online.named_parameters())
+    if t_params.keys() != o_params.keys():
+        missing = sorted(set(o_params) ^ set(t_params))[:5]
+        raise ValueError(f"ema_update: target and online parameters differ, e.g. {missing}")
+    for name, pt in t_params.items():
+        po = o_params[name]
+        if pt.shape != po.shape:
+            raise ValueError(f"ema_update: shape of {name} differs: {tuple(pt.shape)} vs "
+                             f"{tuple(po.shape)}")
+        if momentum != 1.0:
+            pt.mul_(momentum).add_(po.detach().to(pt.dtype), alpha=1.0 - momentum)
+    o_bufs = dict(online.named_buffers())
+    for name, bt in target.named_buffers():
+        if name in o_bufs:
+            bt.copy_(o_bufs[name])
+
+
+def ema_momentum(step: int, total_steps: int, start: float = 0.996, end: float = 1.0,
+                 schedule: str = "linear") -> float:
+    """EMA momentum at ``step`` of ``total_steps``.
+
+    ``schedule="linear"`` ramps linearly from ``start`` (step 0) to ``end`` (step ``total_steps``;
+    clamped beyond), as V-JEPA 1 (0.998 -> 1.0); ``"constant"`` always returns ``start``, as
+    V-JEPA 2 (0.99925).
+    """
+    if schedule == "constant":
+        return float(start)
+    if schedule != "linear":
+        raise ValueError(f"unknown EMA schedule {schedule!r}; use 'linear' or 'constant'")
+    if total_steps <= 0:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    frac = min(max(step / total_steps, 0.0), 1.0)
+    return float(start + (end - start) * frac)
+
+
+class VJEPA(nn.Module):
+    """Encoder + EMA target encoder + masked predictor, with the V-JEPA loss.
+
+    Args:
+        encoder_cfg: the video ViT (the ``encoder`` and its EMA copy ``target_encoder``).
+        predictor_cfg: the masked predictor.
+        mask_specs: mask families; each gets its own encoder and predictor pass per step.
+        var_weight: weight of an optional anti-collapse term (0 = off, the V-JEPA recipe). It is a
+            VICReg-style hinge on the spread across the batch of the *context encoder's* features,
+            mean-pooled over each sample's context tokens: ``mean_c relu(var_gamma - std_c)``, with
+            ``std_c = sqrt(var over samples + 1e-4)`` of channel ``c``. It pushes every channel
+            of the pooled features to vary across clips by at least ``var_gamma``, which keeps the
+            EMA targets from collapsing to a clip-independent constant. Needs batches of >= 2.
+        var_gamma: the hinge's target standard deviation (the encoder's final LayerNorm makes
+            per-token features roughly unit-scale; pooled features vary less, so values well
+            below 1, e.g. 0.1-0.5, are a gentler start).
+
+    Example::
+
+        model = VJEPA(vit_config("tiny"), PredictorConfig())
+        loss, stats = model(frames, generator)   # frames [B, T, C, H, W] float
+        loss.backward(); opt.step(); opt.zero_grad()
+        model.update_target(ema_momentum(step, total))
+    """
+
+    def __init__(self, encoder_cfg: VideoViTConfig | None = None,
+                 predictor_cfg: PredictorConfig | None = None,
+                 mask_specs: Sequence[MaskSpec] = DEFAULT_MASKS,
+                 var_weight: float = 0.0, var_gamma: float = 1.0):
+        super().__init__()
+        encoder_cfg = encoder_cfg if encoder_cfg is not None else VideoViTConfig()
+        predictor_cfg = predictor_cfg if predictor_cfg is not None else PredictorConfig()
+        if isinstance(mask_specs, MaskSpec):
+            mask_specs = [mask_specs]
+        mask_specs = tuple(mask_specs)
+        if not mask_specs or not all(isinstance(s, MaskSpec) for s in mask_specs):
+            raise ValueError(f"mask_specs must be a non-empty list of MaskSpec, got {mask_specs!r}")
+        if var_weight < 0 or var_gamma <= 0:
+            raise ValueError(f"need var_weight >= 0 and var_gamma > 0, got {var_weight}, "
+                             f"{var_gamma}")
+        self.encoder_cfg = encoder_cfg
+        self.predictor_cfg = predictor_cfg
+        self.mask_specs = mask_specs
+        self.var_weight = float(var_weight)
+        self.var_gamma = float(var_gamma)
+        self.encoder = VideoViT(encoder_cfg)
+        self.target_encoder = copy.deepcopy(self.encoder)
+        self.target_encoder.requires_grad_(False)
+        self.target_encoder.eval()
+        self.predictor = MaskedPredictor(encoder_cfg, predictor_cfg)
+
+    def train(self, mode: bool = True):
+        """Like ``nn.Module.train``, but the target encoder always stays in eval mode."""
+        super().train(mode)
+        self.target_encoder.eval()
+        return self
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        return self.encoder.grid
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """EMA step of the target encoder towards the encoder."""
+        ema_update(self.target_encoder, self.encoder, momentum)
+
+    @torch.no_grad()
+    def target_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Layer-normed (no affine) target-encoder tokens of the full clip ``[B, N, D]``."""
+        h = self.target_encoder(frames)
+        return F.layer_norm(h, (h.shape[-1],))
+
+    def forward(self, frames: torch.Tensor, generator: torch.Generator | None = None,
+                masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        """V-JEPA loss of a batch of clips ``frames [B, T, C, H, W]`` (float, normalised).
+
+        Args:
+            generator: CPU ``torch.Generator`` for the masks (reproducible steps).
+            masks: optional precomputed ``[(context_idx, target_idx), ...]``, one per mask spec
+                (as returned by :func:`sample_batch_masks`); ``generator`` is then unused.
+
+        Returns:
+            ``(loss, stats)``: the scalar loss (mean over mask families of the L1 over target
+            tokens) and detached floats: ``loss``, ``loss_spec{i}``, ``target_std`` (std across the
+            batch of the layer-normed target features, averaged over tokens and channels: a
+            collapse monitor, 0 when collapsed), ``pred_std`` (same for the predictions),
+            ``context_tokens_spec{i}``, ``target_tokens_spec{i}``, and ``var_loss`` when the
+            anti-collapse term is on.
+        """
+        self.encoder.check_frames(frames)
+        b = frames.shape[0]
+        if masks is None:
+            masks = sample_batch_masks(self.grid, self.mask_specs, b, generator)
+        elif len(masks) != len(self.mask_specs):
+            raise ValueError(f"got {len(masks)} masks for {len(self.mask_specs)} mask specs")
+
+        targets = self.target_features(frames)
+        stats: dict[str, float] = {
+            "target_std": float(targets.std(dim=0, correction=0).mean()) if b > 1 else 0.0}
+        losses, var_losses, pred_stds = [], [], []
+        for i, (ctx_idx, tgt_idx) in enumerate(masks):
+            ctx_idx = ctx_idx.to(frames.device)
+            tgt_idx = tgt_idx.to(frames.device)
+            z = self.encoder(frames, keep=ctx_idx)
+            mask_index = i % self.predictor_cfg.num_mask_tokens
+            pred = self.predictor(z, ctx_idx, tgt_idx, mask_index=mask_index)
+            loss_i = (pred - gather_tokens(targets, tgt_idx)).abs().mean()
+            losses.append(loss_i)
+            stats[f"loss_spec{i}"] = float(loss_i.detach())
+            stats[f"context_tokens_spec{i}"] = float(ctx_idx.shape[1])
+            stats[f"target_tokens_spec{i}"] = float(tgt_idx.shape[1])
+            if b > 1:
+                pred_stds.append(float(pred.detach().std(dim=0, correction=0).mean()))
+            if self.var_weight > 0 and b > 1:
+                pooled = z.mean(dim=1)
+                std = torch.sqrt(pooled.var(dim=0) + 1e-4)
+                var_losses.append(F.relu(self.var_gamma - std).mean())
+        loss = torch.stack(losses).mean()
+        stats["pred_std"] = sum(pred_stds) / len(pred_stds) if pred_stds else 0.0
+        if var_losses:
+            var_loss = torch.stack(var_losses).mean()
+            stats["var_loss"] = float(var_loss.detach())
+            loss = loss + self.var_weight * var_loss
+        stats["loss"] = float(loss.detach())
+        return loss, stats
