@@ -20,19 +20,21 @@ def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     if dim <= 0 or dim % 2:
         raise ValueError(f"sincos_1d needs a positive even dim, got {dim}")
     half = dim // 2
-    freqs = 1.0 / (_BASE ** (torch.arange(half, dtype=torch.float64, device=positions.device) / half))
+    steps = torch.arange(half, dtype=torch.float64, device=positions.device)
+    freqs = 1.0 / (_BASE ** (steps / half))
     angles = positions.to(torch.float64)[..., None] * freqs
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 def split_3d(dim: int) -> tuple[int, int, int]:
-    """Channels of ``(time, height, width)`` in a ``dim``-wide 3D table: each even, the two
-    spatial axes ``2 * ceil(dim / 6)`` each and time the rest (equal thirds when ``dim % 6 == 0``;
-    e.g. 1024 -> (340, 342, 342)). ``dim`` must be even and >= 6."""
+    """Channels of ``(time, height, width)`` in a ``dim``-wide 3D table, each even: the ``dim / 2``
+    sin/cos pairs are shared out as evenly as possible, extras going to height then width (equal
+    thirds when ``dim % 6 == 0``; e.g. 1024 -> (340, 342, 342)). ``dim`` must be even and >= 6."""
     if dim < 6 or dim % 2:
-        raise ValueError(f"3D sin-cos positions need an even dim >= 6 (3 axes x sin/cos), got {dim}")
-    d_hw = 2 * (-(-dim // 6))
-    return dim - 2 * d_hw, d_hw, d_hw
+        raise ValueError(f"3D sin-cos positions need an even dim >= 6 (3 axes x sin/cos), "
+                         f"got {dim}")
+    base, rem = divmod(dim // 2, 3)
+    return 2 * base, 2 * (base + (rem > 0)), 2 * (base + (rem > 1))
 
 
 def sincos_3d(grid_t: int, grid_h: int, grid_w: int, dim: int) -> torch.Tensor:

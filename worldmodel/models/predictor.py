@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from worldmodel.models.positions import sincos_3d
-from worldmodel.models.vit import VideoViTConfig, gather_tokens, init_transformer_weights, make_blocks
+from worldmodel.models.vit import (VideoViTConfig, gather_tokens, init_transformer_weights,
+                                   make_blocks)
 
 __all__ = ["PredictorConfig", "MaskedPredictor"]
 

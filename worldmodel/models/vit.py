@@ -202,7 +202,8 @@ class VideoViT(nn.Module):
         want_t = "T" if num_frames is None else str(num_frames)
         expected = f"[B, {want_t}, {cfg.in_chans}, {cfg.image_size}, {cfg.image_size}]"
         if not isinstance(frames, torch.Tensor):
-            raise ValueError(f"frames must be a torch.Tensor {expected}, got {type(frames).__name__}")
+            raise ValueError(f"frames must be a torch.Tensor {expected}, "
+                             f"got {type(frames).__name__}")
         if frames.ndim != 5:
             raise ValueError(f"frames must have 5 dims {expected} (batch, time, channels, height, "
                              f"width), got {frames.ndim} dims with shape {tuple(frames.shape)}")
