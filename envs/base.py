@@ -78,6 +78,13 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     def goal_metrics(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
         """``{"distance": float, "success": bool, ...}`` between two simulator states."""
 
+    def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """What a frozen-feature probe regresses from frames: ``([N, K] targets, K names)``
+        computed from simulator states ``[N, S]``. Default: the positions ``qpos``. Angles are
+        given as cos/sin so that the regression has no wrap-around."""
+        states = np.asarray(states, np.float64)
+        return states[:, : self.model.nq], [f"qpos{i}" for i in range(self.model.nq)]
+
     # ----------------------------------------------------------------- simulator state
     @property
     def state_dim(self) -> int:

@@ -244,6 +244,9 @@ class PointMazeEnv(MujocoGoalEnv):
     def _proprio(self) -> np.ndarray:
         return np.concatenate([self.data.qpos[:2], self.data.qvel[:2]])
 
+    def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        return np.asarray(states, np.float64)[:, :2], ["x", "y"]
+
     def goal_metrics(self, state: np.ndarray, goal_state: np.ndarray) -> dict:
         delta = np.asarray(state[:2], np.float64) - np.asarray(goal_state[:2], np.float64)
         dist = float(np.linalg.norm(delta)) / CELL

@@ -217,6 +217,11 @@ class PushEnv(MujocoGoalEnv):
     def _proprio(self) -> np.ndarray:
         return np.concatenate([self.data.qpos[:2], self.data.qvel[:2]])
 
+    def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        s = np.asarray(states, np.float64)
+        return (np.stack([s[:, 2], s[:, 3], np.cos(s[:, 4]), np.sin(s[:, 4]), s[:, 0], s[:, 1]], 1),
+                ["block_x", "block_y", "cos_block", "sin_block", "pusher_x", "pusher_y"])
+
     def goal_metrics(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
         state, goal_state = np.asarray(state, np.float64), np.asarray(goal_state, np.float64)
         dist = float(np.linalg.norm(state[2:4] - goal_state[2:4])) / TABLE

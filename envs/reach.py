@@ -89,6 +89,11 @@ class ReachEnv(MujocoGoalEnv):
         q, dq = self.data.qpos[:2], self.data.qvel[:2]
         return np.array([np.cos(q[0]), np.sin(q[0]), np.cos(q[1]), np.sin(q[1]), dq[0], dq[1]])
 
+    def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        q = np.asarray(states, np.float64)[:, :2]
+        return (np.stack([np.cos(q[:, 0]), np.sin(q[:, 0]), np.cos(q[:, 1]), np.sin(q[:, 1])], 1),
+                ["cos_shoulder", "sin_shoulder", "cos_elbow", "sin_elbow"])
+
     def goal_metrics(self, state: np.ndarray, goal_state: np.ndarray) -> dict:
         dist = float(np.linalg.norm(end_effector(state) - end_effector(goal_state))) / REACH
         return {"distance": dist, "success": bool(dist <= self.success_threshold)}

@@ -15,6 +15,10 @@ from typing import Callable
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("envs.commands:collect_command", "collect episodes with an exploration policy"),
     "show": ("envs.commands:show_command", "write an MP4 of a dataset's episodes side by side"),
+    "pretrain": ("worldmodel.commands:pretrain_command",
+                 "V-JEPA self-supervised pretraining on passive video"),
+    "probe": ("worldmodel.probe:probe_command",
+              "frozen-feature attentive probe: R-squared of simulator state from frames"),
     "demo": ("worldmodel.demo:demo_command", "run the end-to-end demo on the default task"),
 }
 

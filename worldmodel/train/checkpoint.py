@@ -43,10 +43,21 @@ def load_checkpoint(path: str | Path, *, kind: str | None = None,
     if kind is not None and ckpt.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, not a {kind!r} one")
     if arch is not None:
-        diff = {k: (ckpt.get("arch", {}).get(k), v) for k, v in arch.items()
-                if ckpt.get("arch", {}).get(k) != v}
+        diff = _differences(ckpt.get("arch", {}), arch)
         if diff:
             detail = ", ".join(f"{k}={a!r} in the checkpoint vs {b!r} here"
                                for k, (a, b) in diff.items())
             raise CheckpointError(f"{path} was trained with another architecture: {detail}")
     return ckpt
+
+
+def _differences(saved: dict, wanted: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Leaf-level differences between two nested dicts, keyed by dotted path."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in wanted:
+        a, b = saved.get(key), wanted[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out[f"{prefix}{key}"] = (a, b)
+    return out

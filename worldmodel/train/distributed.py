@@ -50,3 +50,14 @@ def all_mean(value: float, info: DistInfo) -> float:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def ranks_identical(module: torch.nn.Module, info: DistInfo) -> bool:
+    """True when every rank holds bit-identical parameters and buffers (a DDP sanity check)."""
+    if not info.enabled:
+        return True
+    flat = torch.cat([t.detach().double().flatten().cpu() for t in module.state_dict().values()])
+    local = torch.stack([flat.sum(), (flat * torch.arange(len(flat), dtype=torch.float64)).sum()])
+    gathered = [torch.zeros_like(local) for _ in range(info.world_size)]
+    dist.all_gather(gathered, local)
+    return all(torch.equal(g, gathered[0]) for g in gathered)

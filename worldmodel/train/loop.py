@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from worldmodel.train.checkpoint import load_checkpoint, save_checkpoint
-from worldmodel.train.distributed import DistInfo, all_mean, barrier, init_distributed, shutdown
+from worldmodel.train.distributed import (DistInfo, all_mean, barrier, init_distributed,
+                                          ranks_identical, shutdown)
 from worldmodel.train.logger import CSVLogger
 from worldmodel.train.optim import make_optimizer, warmup_constant_cooldown
 
@@ -279,7 +280,11 @@ class Trainer:
                 self.save()
                 break
         bar.close()
+        identical = ranks_identical(self.objective, self.dist)
+        if not identical:
+            raise RuntimeError("data-parallel ranks ended with different weights")
         summary = {"steps": self.step, "resumed_from": start_step if resumed else None,
+                   "world_size": self.dist.world_size, "ranks_identical": identical,
                    "wall_s": time.perf_counter() - started, "stopped_early": stopped_early,
                    "last": last, "checkpoint": str(self.out / CHECKPOINT_NAME)}
         if self.dist.is_main:

@@ -1,0 +1,148 @@
+"""V-JEPA pretraining on passive video (``wm pretrain``) and loading the pretrained encoder.
+
+The dataset is read in passive mode (frames only: actions are never touched) and may mix the videos
+of several tasks. Training goes through the shared :class:`~worldmodel.train.Trainer`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldmodel.data.dataset import ClipDataset
+from worldmodel.data.transforms import frames_to_model
+from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
+                               ema_momentum, vit_config)
+from worldmodel.train import TrainConfig, Trainer
+from worldmodel.train.checkpoint import load_checkpoint
+
+KIND = "vjepa"
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """Model and data settings of a pretraining run (optimisation lives in ``train``)."""
+
+    data_dirs: Sequence[str] = ("runs/reach/data",)
+    out: str = "runs/reach/pretrain"
+    num_frames: int = 4             # frames per clip (a multiple of the tubelet)
+    stride: int = 1                 # environment steps between clip frames
+    val_fraction: float = 0.1
+    encoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"size": "tiny"})
+    predictor: dict[str, Any] = dataclasses.field(default_factory=dict)
+    masks: Sequence[dict[str, Any]] = (
+        {"num_blocks": 8, "spatial_scale": 0.15}, {"num_blocks": 2, "spatial_scale": 0.7})
+    ema_start: float = 0.996
+    ema_end: float = 1.0
+    ema_schedule: str = "linear"
+    var_weight: float = 0.0         # optional anti-collapse term (see VJEPA)
+    var_gamma: float = 0.5
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+class PretrainObjective(nn.Module):
+    """The training objective: uint8 clips in, V-JEPA loss out, EMA update after each step."""
+
+    def __init__(self, model: VJEPA, ema_start: float, ema_end: float, ema_schedule: str):
+        super().__init__()
+        self.model = model
+        self.ema = (ema_start, ema_end, ema_schedule)
+
+    def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator):
+        return self.model(frames_to_model(batch["frames"]), generator)
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        start, end, schedule = self.ema
+        self.model.update_target(ema_momentum(step + 1, total_steps, start, end, schedule))
+
+
+def build_model(cfg: PretrainConfig, image_size: int) -> VJEPA:
+    enc = dict(cfg.encoder)
+    size = enc.pop("size", "tiny")
+    encoder_cfg = vit_config(size, image_size=image_size, num_frames=cfg.num_frames, **enc)
+    masks = [MaskSpec(**{**m, "aspect_ratio": tuple(m.get("aspect_ratio", (0.75, 1.5)))})
+             for m in cfg.masks]
+    return VJEPA(encoder_cfg, PredictorConfig(**cfg.predictor), masks,
+                 var_weight=cfg.var_weight, var_gamma=cfg.var_gamma)
+
+
+def architecture(model: VJEPA) -> dict[str, Any]:
+    """What a checkpoint must match to be loaded into this model."""
+    return {"encoder": model.encoder_cfg.to_dict(),
+            "predictor": dataclasses.asdict(model.predictor_cfg)}
+
+
+@torch.no_grad()
+def feature_spread(encoder: VideoViT, frames: torch.Tensor) -> float:
+    """Across-sample std of layer-normed encoder tokens, averaged over tokens and channels.
+
+    The collapse monitor: a collapsed encoder maps every clip to the same features (spread 0)."""
+    h = encoder(frames)
+    return float(F.layer_norm(h, (h.shape[-1],)).std(dim=0, correction=0).mean())
+
+
+def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+    """Run (or resume) V-JEPA pretraining; returns the training summary."""
+    data = ClipDataset(list(cfg.data_dirs), num_frames=cfg.num_frames, stride=cfg.stride,
+                       split="train", val_fraction=cfg.val_fraction, passive=True)
+    val = ClipDataset(list(cfg.data_dirs), num_frames=cfg.num_frames, stride=cfg.stride,
+                      split="val", val_fraction=cfg.val_fraction, passive=True) \
+        if cfg.val_fraction > 0 else None
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, data.meta.image_size)
+    # reference for the collapse monitor: the random-init encoder on a fixed batch
+    probe_batch = torch.stack([data[i]["frames"] for i in
+                               torch.linspace(0, len(data) - 1, 64).long().tolist()])
+    spread_random = feature_spread(model.encoder, frames_to_model(probe_batch))
+    objective = PretrainObjective(model, cfg.ema_start, cfg.ema_end, cfg.ema_schedule)
+    meta = {"image_size": data.meta.image_size, "tasks": sorted({s.meta.task for s in data.stores}),
+            "data_dirs": [str(d) for d in cfg.data_dirs], "num_frames": cfg.num_frames,
+            "stride": cfg.stride, "spread_random_init": spread_random,
+            "pretrain_config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"}}
+    train_cfg = dataclasses.replace(cfg.train, out=cfg.out)
+    trainer = Trainer(objective, data, train_cfg, kind=KIND, arch=architecture(model), meta=meta,
+                      val_dataset=val)
+    if trainer.dist.is_main:
+        print(f"V-JEPA: encoder {count_parameters(model.encoder) / 1e6:.2f}M params, predictor "
+              f"{count_parameters(model.predictor) / 1e6:.2f}M; {len(data)} train clips from "
+              f"{', '.join(meta['tasks'])}; random-init feature spread {spread_random:.4f}")
+    summary = trainer.fit()
+    model.eval()
+    summary["spread_random_init"] = spread_random
+    summary["spread_target"] = feature_spread(model.target_encoder, frames_to_model(probe_batch))
+    if trainer.dist.is_main:
+        print(f"feature spread: target encoder {summary['spread_target']:.4f} vs random init "
+              f"{spread_random:.4f}; checkpoint {summary['checkpoint']}")
+    trainer.close()
+    return summary
+
+
+def load_encoder(path: str | Path, *, image_size: int | None = None,
+                 which: str = "target") -> tuple[VideoViT, dict[str, Any]]:
+    """The pretrained encoder of a ``wm pretrain`` checkpoint (the EMA ``target`` encoder by
+    default, as V-JEPA uses for downstream tasks), in eval mode, with the checkpoint's meta.
+
+    Raises ``CheckpointError`` for a checkpoint of another model and ``ValueError`` when its
+    image size differs from ``image_size``.
+    """
+    from worldmodel.models import VideoViTConfig
+
+    ckpt = load_checkpoint(path, kind=KIND)
+    enc_cfg = VideoViTConfig(**ckpt["arch"]["encoder"])
+    if image_size is not None and enc_cfg.image_size != image_size:
+        raise ValueError(f"encoder {path} was trained on {enc_cfg.image_size}x{enc_cfg.image_size} "
+                         f"frames, the data here is {image_size}x{image_size}")
+    prefix = {"target": "model.target_encoder.", "online": "model.encoder."}[which]
+    encoder = VideoViT(enc_cfg)
+    state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+    encoder.load_state_dict(state, strict=False)
+    missing = set(encoder.state_dict()) - set(state) - {
+        k for k, _ in encoder.named_buffers()}
+    if missing:
+        raise ValueError(f"{path}: encoder weights missing: {sorted(missing)[:5]}")
+    encoder.requires_grad_(False)
+    return encoder.eval(), ckpt["meta"]
