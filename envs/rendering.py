@@ -9,8 +9,32 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+
 import mujoco  # noqa: E402  (must come after MUJOCO_GL is set)
 import numpy as np  # noqa: E402
+
+_llvm_guard_done = False
+
+
+def _load_triton_before_gl() -> None:
+    """Load triton's native library (bundled with CUDA builds of torch) before the first GL context.
+
+    Both Mesa's software rasteriser (llvmpipe, what EGL uses on CPU machines) and triton link their
+    own LLVM. When llvmpipe initialises first, loading triton later (``import timm`` or
+    ``torch._dynamo`` does) crashes the process with a segmentation fault; the other order is
+    fine. Costs ~0.2 s once per process, and nothing where triton is not installed.
+    """
+    global _llvm_guard_done
+    if _llvm_guard_done:
+        return
+    _llvm_guard_done = True
+    try:
+        if importlib.util.find_spec("triton") is not None:
+            importlib.import_module("triton._C.libtriton")
+    except Exception:  # noqa: BLE001  (a broken triton must not stop rendering)
+        pass
 
 
 def make_cheap(model: mujoco.MjModel) -> None:
@@ -37,6 +61,7 @@ class FrameRenderer:
 
     def render(self, data: mujoco.MjData) -> np.ndarray:
         if self._renderer is None:
+            _load_triton_before_gl()
             self._renderer = mujoco.Renderer(self.model, self.height, self.width)
         self._renderer.update_scene(data, camera=self.camera)
         return self._renderer.render().copy()

@@ -35,3 +35,24 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["collect", "episodes=two"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
+    def hydra_list(items):
+        return "[" + ",".join(f"'{item}'" for item in items) + "]"
+
+    pretrain = ["num_frames=2", "train.batch_size=4", "train.warmup=1", "train.cooldown=1",
+                "train.progress=false", "+model.encoder.dim=48", "+model.encoder.depth=1",
+                "+model.encoder.heads=2"]
+    probe = ["steps=5", "frames_per_episode=3", "progress=false"]
+    args = ["demo", f"out={tmp_path}", "env.image_size=32", "episodes=4", "steps=6",
+            "workers=1", "pretrain_steps=2", f"pretrain_overrides={hydra_list(pretrain)}",
+            f"probe_overrides={hydra_list(probe)}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[2/3] pretrain: V-JEPA" in out and "random_init" in out
+    for path in ["data/preview.mp4", "pretrain/checkpoint.pt", "probe/results.json"]:
+        assert (tmp_path / path).is_file(), path
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("reusing finished stage") == 3

@@ -21,12 +21,6 @@ from worldmodel.train.checkpoint import CheckpointError, save_checkpoint
 TINY_ENCODER = {"size": "tiny", "dim": 48, "depth": 2, "heads": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _probe_cfg(data_dir, **overrides) -> ProbeConfig:

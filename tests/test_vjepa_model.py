@@ -12,12 +12,6 @@ from worldmodel.models import (DEFAULT_MASKS, LONG_RANGE, SHORT_RANGE, VIT_PRESE
                                sample_batch_masks, sample_mask, sincos_3d, vit_config)
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(old)
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from worldmodel.data.dataset import split_episodes
 from worldmodel.data.storage import EpisodeStore, write_json_atomic
 from worldmodel.data.transforms import frames_to_model
+from worldmodel.train.loop import resolve_device
 
 __all__ = ["AttentiveProbe", "ProbeConfig", "extract_features", "probe_targets", "r2_score",
            "fit_probe", "predict", "build_encoders", "probe_encoders", "run_probe",
@@ -268,8 +269,8 @@ class ProbeConfig:
     out: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
-    frames_per_episode: int | None = 10
-    steps: int = 300
+    frames_per_episode: int | None = 20
+    steps: int = 600
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -277,20 +278,11 @@ class ProbeConfig:
     include_random: bool = True
     heads: int = 4
     num_queries: int = 1
-    mlp_ratio: float = 4.0
+    mlp_ratio: float = 0.0
     extract_batch_size: int = 64
     device: str = "auto"
     threads: int = 0
     progress: bool = True
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} was asked for but CUDA is not available")
-    return device
 
 
 def build_encoders(cfg: ProbeConfig, image_size: int) -> tuple[dict[str, Encoder], dict]:
@@ -410,7 +402,7 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     store = EpisodeStore(cfg.data_dir)
     encoders, meta = build_encoders(cfg, store.meta.image_size)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     for encoder in encoders.values():
         encoder.to(device)
     result = probe_encoders(encoders, cfg, store)

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from worldmodel.models.positions import sincos_3d
-from worldmodel.models.vit import (VideoViTConfig, gather_tokens, init_transformer_weights,
-                                   make_blocks)
+from worldmodel.models.vit import (VideoViTConfig, check_transformer_config, gather_tokens,
+                                   init_transformer_weights, make_blocks)
 
 __all__ = ["PredictorConfig", "MaskedPredictor"]
 
@@ -42,20 +42,7 @@ class PredictorConfig:
     num_mask_tokens: int = 1
 
     def __post_init__(self):
-        for name in ("dim", "depth", "heads", "num_mask_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PredictorConfig.{name} must be a positive int, got {value!r}")
-        if self.dim % self.heads:
-            raise ValueError(f"PredictorConfig: dim={self.dim} is not divisible by "
-                             f"heads={self.heads}")
-        if self.dim % 2 or self.dim < 6:
-            raise ValueError(f"PredictorConfig: dim={self.dim} must be even and >= 6 "
-                             f"(3D sin-cos positions: 3 axes x sin/cos)")
-        if not self.mlp_ratio > 0:
-            raise ValueError(f"PredictorConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
-        if not 0.0 <= self.drop_path < 1.0:
-            raise ValueError(f"PredictorConfig.drop_path must be in [0, 1), got {self.drop_path}")
+        check_transformer_config(self, ("dim", "depth", "heads", "num_mask_tokens"))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -58,27 +58,14 @@ class VideoViTConfig:
     drop_path: float = 0.0
 
     def __post_init__(self):
-        for name in ("image_size", "num_frames", "tubelet", "patch", "in_chans", "dim", "depth",
-                     "heads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"VideoViTConfig.{name} must be a positive int, got {value!r}")
+        check_transformer_config(self, ("image_size", "num_frames", "tubelet", "patch",
+                                        "in_chans", "dim", "depth", "heads"))
         if self.image_size % self.patch:
             raise ValueError(f"VideoViTConfig: image_size={self.image_size} is not divisible by "
                              f"patch={self.patch}")
         if self.num_frames % self.tubelet:
             raise ValueError(f"VideoViTConfig: num_frames={self.num_frames} is not divisible by "
                              f"tubelet={self.tubelet}")
-        if self.dim % self.heads:
-            raise ValueError(f"VideoViTConfig: dim={self.dim} is not divisible by "
-                             f"heads={self.heads}")
-        if self.dim % 2 or self.dim < 6:
-            raise ValueError(f"VideoViTConfig: dim={self.dim} must be even and >= 6 "
-                             f"(3D sin-cos positions: 3 axes x sin/cos)")
-        if not self.mlp_ratio > 0:
-            raise ValueError(f"VideoViTConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
-        if not 0.0 <= self.drop_path < 1.0:
-            raise ValueError(f"VideoViTConfig.drop_path must be in [0, 1), got {self.drop_path}")
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -93,6 +80,25 @@ class VideoViTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_transformer_config(cfg, int_fields: tuple[str, ...]) -> None:
+    """Shared checks of a transformer config dataclass (``dim``, ``heads``, ``mlp_ratio``,
+    ``drop_path`` and the positive-int ``int_fields``), with messages naming the class."""
+    name = type(cfg).__name__
+    for field in int_fields:
+        value = getattr(cfg, field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}.{field} must be a positive int, got {value!r}")
+    if cfg.dim % cfg.heads:
+        raise ValueError(f"{name}: dim={cfg.dim} is not divisible by heads={cfg.heads}")
+    if cfg.dim % 2 or cfg.dim < 6:
+        raise ValueError(f"{name}: dim={cfg.dim} must be even and >= 6 "
+                         f"(3D sin-cos positions: 3 axes x sin/cos)")
+    if not cfg.mlp_ratio > 0:
+        raise ValueError(f"{name}.mlp_ratio must be > 0, got {cfg.mlp_ratio}")
+    if not 0.0 <= cfg.drop_path < 1.0:
+        raise ValueError(f"{name}.drop_path must be in [0, 1), got {cfg.drop_path}")
 
 
 #: Named sizes: (dim, depth, heads). "tiny" trains on a 2-core CPU (~2.7M encoder parameters).
