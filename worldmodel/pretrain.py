@@ -39,8 +39,8 @@ class PretrainConfig:
     ema_start: float = 0.996
     ema_end: float = 1.0
     ema_schedule: str = "linear"
-    var_weight: float = 0.0         # optional anti-collapse term (see VJEPA)
-    var_gamma: float = 0.5
+    var_weight: float = 10.0        # collapse guard (see VJEPA and configs/model/vjepa.yaml)
+    var_gamma: float = 0.02
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
