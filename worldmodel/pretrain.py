@@ -136,7 +136,10 @@ def load_encoder(path: str | Path, *, image_size: int | None = None,
     if image_size is not None and enc_cfg.image_size != image_size:
         raise ValueError(f"encoder {path} was trained on {enc_cfg.image_size}x{enc_cfg.image_size} "
                          f"frames, the data here is {image_size}x{image_size}")
-    prefix = {"target": "model.target_encoder.", "online": "model.encoder."}[which]
+    prefixes = {"target": "model.target_encoder.", "online": "model.encoder."}
+    if which not in prefixes:
+        raise ValueError(f"which must be 'target' or 'online', got {which!r}")
+    prefix = prefixes[which]
     encoder = VideoViT(enc_cfg)
     state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
     encoder.load_state_dict(state, strict=False)

@@ -279,6 +279,7 @@ class ProbeConfig:
     heads: int = 4
     num_queries: int = 1
     mlp_ratio: float = 0.0
+    which: str = "target"            # encoder of the checkpoint: target (EMA) | online
     extract_batch_size: int = 64
     device: str = "auto"
     threads: int = 0
@@ -295,8 +296,8 @@ def build_encoders(cfg: ProbeConfig, image_size: int) -> tuple[dict[str, Encoder
     encoders: dict[str, Encoder] = {}
     meta: dict = {}
     if cfg.encoder is not None:
-        encoder, meta = load_encoder(cfg.encoder, image_size=image_size)
-        encoders["pretrained"] = encoder
+        encoder, meta = load_encoder(cfg.encoder, image_size=image_size, which=cfg.which)
+        encoders["pretrained" if cfg.which == "target" else "pretrained_online"] = encoder
         arch = encoder.cfg
     else:
         arch = vit_config("tiny", image_size=image_size, num_frames=2)
