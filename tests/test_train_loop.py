@@ -56,6 +56,17 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     assert not torch.equal(init["net.0.weight"], w0["net.0.weight"])
 
 
+def test_validation_rows_use_fixed_held_out_batches(tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(out=str(tmp_path), steps=20, batch_size=16, lr=1e-2, warmup=2, cooldown=2,
+                      log_every=10, val_every=10, val_batches=2, progress=False)
+    Trainer(ToyObjective(), LinearData(), cfg, kind="toy", arch={},
+            val_dataset=LinearData()).fit()
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["val_loss"]) for r in rows][1] < float(rows[0]["val_loss"])
+
+
 def test_schedule_and_weight_decay_groups():
     lrs = [warmup_constant_cooldown(s, 100, 10, 20) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == 1.0 and lrs[50] == 1.0

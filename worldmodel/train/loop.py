@@ -196,9 +196,9 @@ class Trainer:
                           pin_memory=self.device.type == "cuda",
                           persistent_workers=False)
 
-    def _generator(self, step: int) -> torch.Generator:
+    def _generator(self, step: int, stream: int = 1) -> torch.Generator:
         return torch.Generator(device="cpu").manual_seed(
-            step_seed(self.cfg.seed, step, self.dist.rank, stream=1))
+            step_seed(self.cfg.seed, step, self.dist.rank, stream=stream))
 
     def _should_stop(self, started: float) -> bool:
         if self.cfg.stop_at and self.step >= self.cfg.stop_at:
@@ -216,7 +216,7 @@ class Trainer:
         loader = self._loader(self.val_dataset, 0, self.cfg.val_batches, self.cfg.seed + 1)
         for i, batch in enumerate(loader):
             with self.autocast():
-                loss, stats = self.objective(_to_device(batch, self.device), self._generator(-1 - i))
+                loss, stats = self.objective(_to_device(batch, self.device), self._generator(i, stream=2))
             for k, v in {"loss": float(loss), **stats}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / self.cfg.val_batches
         self.objective.train()
