@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -32,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from worldmodel.data.dataset import split_episodes
-from worldmodel.data.storage import EpisodeStore, write_json_atomic
+from worldmodel.data.storage import EpisodeStore, write_json_atomic, write_text_atomic
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.train.loop import resolve_device
 
@@ -385,16 +384,6 @@ def format_table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     """Probe the checkpoint's encoder (if any) and a random-init one on ``cfg.data_dir``; write
     ``results.json`` and ``probe.md`` to ``cfg.out`` (if set), print the table, return the result.
@@ -418,7 +407,7 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
         out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "results.json", result)
-        _write_text_atomic(out / "probe.md", table)
+        write_text_atomic(out / "probe.md", table)
         print(f"probe results: {out / 'results.json'}, {out / 'probe.md'}")
     return result
 

@@ -76,9 +76,14 @@ def _atomic_write_bytes(path: Path, chunks) -> None:
             tmp.unlink()
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    _atomic_write_bytes(Path(path), [text.encode()])
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    _atomic_write_bytes(Path(path), [json.dumps(obj, indent=2, sort_keys=True).encode()])
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
 def write_episode(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from worldmodel.data.storage import write_text_atomic
 
 
 class CSVLogger:
@@ -28,12 +31,11 @@ class CSVLogger:
         keys: list[str] = []
         for row in self.rows:
             keys += [k for k in row if k not in keys]
-        tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys or ["step"])
-            writer.writeheader()
-            writer.writerows(self.rows)
-        tmp.replace(self.path)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=keys or ["step"])
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, buffer.getvalue())
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.rows.append({"step": step, **{k: f"{v:.6g}" for k, v in metrics.items()}})

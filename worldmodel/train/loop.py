@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from worldmodel.data.storage import write_json_atomic
 from worldmodel.train.checkpoint import load_checkpoint, save_checkpoint
 from worldmodel.train.distributed import (DistInfo, all_mean, barrier, init_distributed,
                                           ranks_identical, shutdown)
@@ -228,8 +228,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         resumed = self.try_resume()
         if self.dist.is_main:
-            (self.out / "train_config.json").write_text(
-                json.dumps(dataclasses.asdict(cfg), indent=2))
+            write_json_atomic(self.out / "train_config.json", dataclasses.asdict(cfg))
         logger = CSVLogger(self.out / "log.csv", resume_step=self.step,
                            tensorboard=cfg.tensorboard) if self.dist.is_main else None
         start_step, started = self.step, time.perf_counter()
@@ -288,7 +287,7 @@ class Trainer:
                    "wall_s": time.perf_counter() - started, "stopped_early": stopped_early,
                    "last": last, "checkpoint": str(self.out / CHECKPOINT_NAME)}
         if self.dist.is_main:
-            (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+            write_json_atomic(self.out / "train_summary.json", summary)
         return summary
 
     def close(self) -> None:
