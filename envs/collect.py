@@ -15,10 +15,10 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.policies import make_policy
-from envs.registry import make_env
+from envs.registry import make_env_from_config, split_name
 from envs.seeding import episode_seed
 from worldmodel.data.storage import (META_FILE, DatasetError, DatasetMeta, episode_path,
-                                     list_episodes, load_meta, write_episode, write_json_atomic)
+                                     load_meta, write_episode, write_json_atomic)
 
 #: meta fields that must agree for a collection to resume into an existing directory
 _IDENTITY = ("task", "env", "image_size", "action_repeat", "steps", "policy", "seed")
@@ -55,16 +55,6 @@ def run_episode(env, policy, steps: int, seed: int) -> dict[str, np.ndarray]:
             "proprio": np.stack(proprio), "state": np.stack(states)}
 
 
-def _split_policy(policy: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    policy = dict(policy)
-    return policy.pop("name"), policy
-
-
-def _env_kwargs(env_cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    env_cfg = dict(env_cfg)
-    return env_cfg.pop("name"), env_cfg
-
-
 class _Worker:
     """Per-process state: one env and one policy, built once."""
 
@@ -73,9 +63,8 @@ class _Worker:
 
     @classmethod
     def init(cls, cfg: CollectConfig) -> None:
-        name, kwargs = _env_kwargs(cfg.env)
-        cls.cfg, cls.env = cfg, make_env(name, **kwargs)
-        pname, pkwargs = _split_policy(cfg.policy)
+        cls.cfg, cls.env = cfg, make_env_from_config(cfg.env)
+        pname, pkwargs = split_name(cfg.policy)
         cls.policy = make_policy(pname, cls.env, **pkwargs)
 
     @classmethod
@@ -110,9 +99,9 @@ def collect(cfg: CollectConfig) -> Path:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (resuming any already there)."""
     if cfg.episodes < 1 or cfg.steps < 1:
         raise ValueError(f"episodes and steps must be positive, got {cfg.episodes}, {cfg.steps}")
-    name, kwargs = _env_kwargs(cfg.env)
-    env = make_env(name, **kwargs)
-    pname, pkwargs = _split_policy(cfg.policy)
+    name = split_name(cfg.env)[0]
+    env = make_env_from_config(cfg.env)
+    pname, pkwargs = split_name(cfg.policy)
     make_policy(pname, env, **pkwargs)  # fail now on a bad policy, not in every worker
     meta = DatasetMeta(task=name, env=dict(cfg.env), image_size=env.image_size,
                        action_repeat=env.action_repeat, action_dim=env.action_dim,
@@ -140,7 +129,3 @@ def collect(cfg: CollectConfig) -> Path:
         write_preview(cfg.out, Path(cfg.out) / "preview.mp4", episodes=cfg.preview)
     return Path(cfg.out)
 
-
-def dataset_size(data_dir: str | Path) -> int:
-    """Number of whole episodes in ``data_dir``."""
-    return len(list_episodes(data_dir))

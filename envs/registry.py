@@ -31,6 +31,20 @@ def make_env(name: str, **kwargs: Any):
     return task_class(name)(**kwargs)
 
 
+def split_name(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``{"name": n, **kwargs}`` (an env or policy config) -> ``(n, kwargs)``."""
+    kwargs = dict(cfg)
+    if "name" not in kwargs:
+        raise ValueError(f"config {cfg!r} has no 'name'")
+    return kwargs.pop("name"), kwargs
+
+
+def make_env_from_config(cfg: dict[str, Any]):
+    """Build a task from its config dict (``configs/env/*.yaml`` or a dataset's ``meta.env``)."""
+    name, kwargs = split_name(cfg)
+    return make_env(name, **kwargs)
+
+
 for _name, (_gym_id, _entry) in TASKS.items():
     if _gym_id and _gym_id not in gym.registry:
         gym.register(id=_gym_id, entry_point=_entry)

@@ -36,11 +36,12 @@ def demo_command(cfg: DictConfig) -> Path:
     env_name = cfg.env.name
 
     done = len(list_episodes(data_dir)) >= cfg.episodes if data_dir.exists() else False
-    _stage(1, 3, "collect", done, f"{cfg.episodes} episodes x {cfg.steps} steps of env={env_name}")
-    collect(CollectConfig(env=OmegaConf.to_container(cfg.env, resolve=True),
-                          policy=OmegaConf.to_container(cfg.policy, resolve=True),
-                          episodes=cfg.episodes, steps=cfg.steps, out=str(data_dir),
-                          seed=cfg.seed, workers=cfg.workers, preview=4, progress=not done))
+    if not _stage(1, 3, "collect", done,
+                  f"{cfg.episodes} episodes x {cfg.steps} steps of env={env_name}"):
+        collect(CollectConfig(env=OmegaConf.to_container(cfg.env, resolve=True),
+                              policy=OmegaConf.to_container(cfg.policy, resolve=True),
+                              episodes=cfg.episodes, steps=cfg.steps, out=str(data_dir),
+                              seed=cfg.seed, workers=cfg.workers, preview=4))
 
     summary_path = pre_dir / "train_summary.json"
     done = summary_path.is_file() and \

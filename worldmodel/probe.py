@@ -234,10 +234,9 @@ def extract_features(encoder: Encoder, data_dir: str | Path | EpisodeStore,
 
 def probe_targets(store: EpisodeStore, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The task's probe targets (``env.probe_targets``) for simulator ``states [N, S]``."""
-    import envs
+    from envs.registry import make_env_from_config
 
-    meta = store.meta
-    env = envs.make_env(meta.task, **{k: v for k, v in meta.env.items() if k != "name"})
+    env = make_env_from_config(store.meta.env)
     try:
         targets, names = env.probe_targets(states)
     finally:
@@ -252,8 +251,9 @@ class ProbeConfig:
 
     Attributes:
         data_dir: dataset to probe on (train/val split by episode).
-        encoder: a ``wm pretrain`` checkpoint (its EMA target encoder is probed), or None to probe
-            only a randomly initialised tiny encoder.
+        encoder: a ``wm pretrain`` checkpoint (``which`` of its encoders is probed: the EMA
+            ``target`` by default, or ``online``), or None to probe only a randomly initialised
+            tiny encoder.
         out: directory for ``results.json`` and ``probe.md`` (None: write nothing).
         frames_per_episode: evenly spaced frames encoded per episode (None: all of them).
         steps / batch_size / lr / weight_decay: probe training on the cached features.
