@@ -5,6 +5,9 @@ import pytest
 
 from envs.collect import CollectConfig, collect
 
+#: a tiny encoder architecture for fast tests (width 48, 2 blocks)
+TINY_ENCODER = {"size": "tiny", "dim": 48, "depth": 2, "heads": 2}
+
 
 def small_collect(out, **overrides) -> CollectConfig:
     """A tiny, fast collection config (one process, no preview, no progress bar)."""
@@ -19,3 +22,18 @@ def reach_data(tmp_path_factory):
     """A 6-episode, 12-step Reach dataset at 32x32."""
     out = tmp_path_factory.mktemp("reach_data")
     return collect(small_collect(out))
+
+
+@pytest.fixture(scope="session")
+def pretrain_checkpoint(reach_data, tmp_path_factory):
+    """A V-JEPA checkpoint from 3 steps of pretraining on the 32x32 Reach data."""
+    from worldmodel.pretrain import PretrainConfig, pretrain
+    from worldmodel.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("pretrain")
+    summary = pretrain(PretrainConfig(
+        data_dirs=[str(reach_data)], out=str(out), num_frames=2, encoder=TINY_ENCODER,
+        predictor={"dim": 24, "depth": 1, "heads": 2},
+        train=TrainConfig(steps=3, batch_size=4, progress=False, warmup=1, cooldown=1,
+                          device="cpu")))
+    return summary["checkpoint"]

@@ -11,14 +11,11 @@ import torch
 from conftest import small_collect
 from envs.collect import collect
 from worldmodel.data.storage import DatasetError
-from worldmodel.pretrain import PretrainConfig, pretrain
 from worldmodel.probe import (AttentiveProbe, ProbeConfig, extract_features, fit_probe, predict,
                               probe_command, r2_score, run_probe)
 from worldmodel.models import VideoViT, vit_config
-from worldmodel.train import TrainConfig
 from worldmodel.train.checkpoint import CheckpointError, save_checkpoint
 
-TINY_ENCODER = {"size": "tiny", "dim": 48, "depth": 2, "heads": 2}
 
 
 
@@ -30,16 +27,9 @@ def _probe_cfg(data_dir, **overrides) -> ProbeConfig:
     return ProbeConfig(**cfg)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(reach_data, tmp_path_factory):
-    """A V-JEPA checkpoint from 3 steps of pretraining on the 32x32 Reach data."""
-    out = tmp_path_factory.mktemp("pretrain")
-    summary = pretrain(PretrainConfig(
-        data_dirs=[str(reach_data)], out=str(out), num_frames=2, encoder=TINY_ENCODER,
-        predictor={"dim": 24, "depth": 1, "heads": 2},
-        train=TrainConfig(steps=3, batch_size=4, progress=False, warmup=1, cooldown=1,
-                          device="cpu")))
-    return summary["checkpoint"]
+@pytest.fixture
+def checkpoint(pretrain_checkpoint):
+    return pretrain_checkpoint
 
 
 # ------------------------------------------------------------------------------- probe + R^2

@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "V-JEPA self-supervised pretraining on passive video"),
     "probe": ("worldmodel.probe:probe_command",
               "frozen-feature attentive probe: R-squared of simulator state from frames"),
+    "plan": ("planners.commands:plan_command",
+             "MPC with a planner in a world model on held-out start/goal pairs"),
+    "train": ("worldmodel.commands:train_command",
+              "train the action-conditioned world model on a frozen encoder"),
     "demo": ("worldmodel.demo:demo_command", "run the end-to-end demo on the default task"),
 }
 
@@ -30,6 +34,15 @@ Commands:
 `wm <command> --help` prints that command's full config; any key can be overridden, e.g.
   wm collect env=push policy=scripted episodes=200 out=runs/push/data
 """
+
+
+#: commands whose primary config file is not ``configs/<command>.yaml`` (``configs/train/`` is the
+#: group of optimisation settings every training command shares)
+CONFIG_NAMES = {"train": "train_world_model"}
+
+#: per-command spellings of keys: ``wm plan model=CKPT`` means the ``world_model`` key there,
+#: because ``model`` is a config group (architectures) elsewhere
+KEY_ALIASES = {"plan": {"model": "world_model"}}
 
 
 class UsageError(Exception):
@@ -47,10 +60,20 @@ def compose(command: str, overrides: list[str]):
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module="configs", version_base=None):
-            return hydra_compose(config_name=command, overrides=overrides)
+            return hydra_compose(config_name=CONFIG_NAMES.get(command, command),
+                                 overrides=_alias(command, overrides))
     except (HydraException, OmegaConfBaseException) as err:
         message = str(err).split("Config search path")[0].strip() or repr(err)
         raise UsageError(" ".join(message.split())) from err
+
+
+def _alias(command: str, overrides: list[str]) -> list[str]:
+    aliases = KEY_ALIASES.get(command, {})
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        out.append(f"{aliases[key]}={value}" if sep and key in aliases else item)
+    return out
 
 
 def _resolve(command: str) -> Callable:

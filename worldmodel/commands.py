@@ -16,3 +16,19 @@ def pretrain_command(cfg: DictConfig) -> dict:
                                         "stride": cfg.stride, "val_fraction": cfg.val_fraction},
                        data_dirs=data_dirs, train=from_config(TrainConfig, cfg.train))
     return pretrain(pcfg)
+
+
+def train_command(cfg: DictConfig) -> dict:
+    """``wm train``: the action-conditioned predictor on a frozen encoder."""
+    from worldmodel.ac_train import ACTrainConfig, train_world_model
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    name = model.pop("name", "ac")
+    if name != "ac":
+        raise ValueError(f"model={name} is not available yet; model=ac trains the "
+                         f"action-conditioned predictor")
+    keys = ("data_dir", "out", "encoder", "encoder_which", "num_frames", "stride",
+            "val_fraction", "episodes", "cache", "progress")
+    tcfg = from_config(ACTrainConfig, {**model, **{k: cfg[k] for k in keys if k in cfg}},
+                       train=from_config(TrainConfig, cfg.train))
+    return train_world_model(tcfg)

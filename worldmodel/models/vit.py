@@ -97,7 +97,7 @@ def check_transformer_config(cfg, int_fields: tuple[str, ...]) -> None:
                          f"(3D sin-cos positions: 3 axes x sin/cos)")
     if not cfg.mlp_ratio > 0:
         raise ValueError(f"{name}.mlp_ratio must be > 0, got {cfg.mlp_ratio}")
-    if not 0.0 <= cfg.drop_path < 1.0:
+    if not 0.0 <= getattr(cfg, "drop_path", 0.0) < 1.0:
         raise ValueError(f"{name}.drop_path must be in [0, 1), got {cfg.drop_path}")
 
 

@@ -1,0 +1,154 @@
+"""What every planner shares: the plan result, action bounds, and the warm start.
+
+A planner searches action sequences ``[H, A]`` minimising a cost of the world model's predicted
+latents against the goal latent. Planners keep their last plan: after the MPC loop executes ``m``
+actions it calls :meth:`Planner.advance` and the next :meth:`Planner.plan` starts from the old plan
+shifted by ``m`` steps (the tail filled with zeros).
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+
+from planners.costs import CostConfig, latent_cost
+from planners.protocol import Latent, WorldModel
+
+
+@dataclasses.dataclass
+class PlanResult:
+    """A plan and how the search went.
+
+    Attributes:
+        actions: the planned sequence ``[H, A]`` (first action first), within the bounds.
+        cost: the world model's predicted cost of ``actions``.
+        costs: the best cost after each iteration (for the cost-per-iteration plot).
+    """
+
+    actions: torch.Tensor
+    cost: float
+    costs: list[float]
+
+
+@dataclasses.dataclass
+class PlannerConfig:
+    """Settings shared by all planners.
+
+    Attributes:
+        horizon: planning steps ``H`` (each a model step: an action chunk).
+        action_low / action_high: per-step bound on every action entry (within the env's [-1, 1]).
+        warm_start: start from the previous plan shifted by the executed steps.
+        seed: seed of the planner's own random numbers.
+        cost: how predicted latents are scored against the goal.
+    """
+
+    horizon: int = 5
+    action_low: float = -1.0
+    action_high: float = 1.0
+    warm_start: bool = True
+    seed: int = 0
+    cost: CostConfig = dataclasses.field(default_factory=CostConfig)
+
+    def __post_init__(self):
+        require_positive_int("horizon", self.horizon)
+        if not self.action_low < self.action_high:
+            raise ValueError(f"action_low ({self.action_low}) must be below action_high "
+                             f"({self.action_high})")
+        if isinstance(self.cost, Mapping):
+            self.cost = CostConfig(**dict(self.cost))
+
+
+class Planner(abc.ABC):
+    """Base class: bounds, seeded generator, warm start, and the cost of candidate sequences."""
+
+    cfg: PlannerConfig
+
+    def __init__(self, cfg: PlannerConfig):
+        self.cfg = cfg
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self._previous: torch.Tensor | None = None  # last plan [H, A], shifted by advance()
+
+    # -------------------------------------------------------------- warm start
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the previous plan (a new episode); optionally reseed."""
+        self._previous = None
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+    def advance(self, executed: int) -> None:
+        """The MPC loop executed the first ``executed`` actions of the last plan: shift it."""
+        if self._previous is None or executed <= 0:
+            return
+        self._previous = shift_plan(self._previous, executed)
+
+    def initial_mean(self, action_dim: int, device: torch.device) -> torch.Tensor:
+        """Where the search starts: the shifted previous plan, or zeros ``[H, A]``."""
+        if self.cfg.warm_start and self._previous is not None \
+                and self._previous.shape == (self.cfg.horizon, action_dim):
+            return self._previous.to(device)
+        return torch.zeros(self.cfg.horizon, action_dim, device=device)
+
+    def remember(self, actions: torch.Tensor) -> None:
+        self._previous = actions.detach().clone()
+
+    # -------------------------------------------------------------- search
+    @property
+    def half_width(self) -> float:
+        """Half the width of the action bounds (the unit of the planners' noise scales)."""
+        return (self.cfg.action_high - self.cfg.action_low) / 2
+
+    def randn(self, *shape: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Standard normal noise from the planner's generator, drawn on the CPU (so a seed gives
+        the same numbers on every device) and moved to ``device``."""
+        return torch.randn(*shape, generator=self.generator).to(device)
+
+    def clamp(self, actions: torch.Tensor) -> torch.Tensor:
+        return actions.clamp(self.cfg.action_low, self.cfg.action_high)
+
+    def evaluate(self, model: WorldModel, start: Latent, goal: Latent,
+                 actions: torch.Tensor) -> torch.Tensor:
+        """Predicted cost ``[N]`` of candidate sequences ``actions [N, H, A]``."""
+        return latent_cost(model.rollout(start, actions), goal, self.cfg.cost)
+
+    def check_inputs(self, start: Latent, goal: Latent) -> None:
+        """Raise ``ValueError`` unless ``start`` and ``goal`` are batch-1 latents."""
+        for name, latent in (("start", start), ("goal", goal)):
+            if latent.batch_size != 1:
+                raise ValueError(f"plan() needs a batch-1 {name} latent, "
+                                 f"got batch {latent.batch_size}")
+
+    @abc.abstractmethod
+    def plan(self, model: WorldModel, start: Latent, goal: Latent) -> PlanResult:
+        """Search from ``start`` (batch 1) toward ``goal`` (batch 1); remembers the plan."""
+
+
+class BestSoFar:
+    """The lowest-cost sequence among all candidates evaluated so far."""
+
+    def __init__(self) -> None:
+        self.actions: torch.Tensor | None = None
+        self.cost = float("inf")
+
+    def update(self, actions: torch.Tensor, costs: torch.Tensor) -> float:
+        """Consider candidates ``actions [N, H, A]`` with costs ``[N]``; return the best cost."""
+        costs = torch.nan_to_num(costs.detach(), nan=float("inf"))
+        i = int(torch.argmin(costs))
+        if float(costs[i]) < self.cost or self.actions is None:
+            self.cost = float(costs[i])
+            self.actions = actions[i].detach().clone()
+        return self.cost
+
+
+def require_positive_int(name: str, value: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def shift_plan(plan: torch.Tensor, executed: int) -> torch.Tensor:
+    """Drop the first ``executed`` steps of ``plan [H, A]`` and pad the end with zeros."""
+    if executed >= plan.shape[0]:
+        return torch.zeros_like(plan)
+    return torch.cat([plan[executed:], torch.zeros_like(plan[:executed])])

@@ -1,0 +1,135 @@
+"""The evaluation harness: held-out start/goal pairs, one MPC episode each, success with a 95% CI.
+
+Pairs come from the ``eval`` seed stream of :mod:`envs.seeding`, disjoint from the ``collect``
+stream the training data was drawn from. Success is read at the end of the step budget.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from envs.seeding import episode_seed
+from planners.base import Planner
+from planners.mpc import EpisodeRecord, MPCConfig, run_episode
+from planners.protocol import WorldModel
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Settings of an evaluation.
+
+    Attributes:
+        episodes: held-out start/goal pairs, one episode each.
+        seed: base seed of the pairs (with ``stream``) and of the planner.
+        stream: seed stream of the pairs (``eval``; ``eval_long`` for long-horizon sets).
+        steps / replan_every: the MPC budget and replanning rate (see :class:`MPCConfig`).
+        videos: episodes whose records are kept for MP4s (the first ones).
+        progress: show a progress bar.
+    """
+
+    episodes: int = 50
+    seed: int = 0
+    stream: str = "eval"
+    steps: int = 20
+    replan_every: int = 1
+    videos: int = 4
+    progress: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) \
+                or self.episodes < 1:
+            raise ValueError(f"episodes must be a positive integer, got {self.episodes!r}")
+        if self.videos < 0:
+            raise ValueError(f"videos must be >= 0, got {self.videos}")
+        self.mpc()  # validates steps / replan_every
+
+    def mpc(self) -> MPCConfig:
+        return MPCConfig(steps=self.steps, replan_every=self.replan_every)
+
+
+@dataclasses.dataclass
+class EpisodePair:
+    """A held-out episode: its seed and the start and goal simulator states (evaluator only)."""
+
+    seed: int
+    start_state: np.ndarray
+    goal_state: np.ndarray
+
+
+def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval") -> list[EpisodePair]:
+    """``n`` start/goal pairs, episode ``i`` drawn from ``episode_seed(seed, i, stream)``.
+
+    Uses ``env.reset(seed=...)`` exactly as collection does, so the ``collect`` stream reproduces
+    the training episodes' starts and goals and the ``eval`` stream gives pairs disjoint from them.
+    """
+    pairs = []
+    for i in range(n):
+        s = episode_seed(seed, i, stream)
+        env.reset(seed=s)
+        pairs.append(EpisodePair(s, env.get_state().copy(), np.array(env.goal_state, np.float64)))
+    return pairs
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a success rate (95% by default); ``(0, 1)`` when ``n == 0``."""
+    if not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def median_curve(curves: list[list[float]]) -> list[float]:
+    """Per-iteration median over cost curves (shorter curves hold their last value)."""
+    curves = [c for c in curves if len(c)]
+    if not curves:
+        return []
+    length = max(len(c) for c in curves)
+    padded = np.array([list(c) + [c[-1]] * (length - len(c)) for c in curves], np.float64)
+    return [float(v) for v in np.median(padded, axis=0)]
+
+
+def summarize(records: list[EpisodeRecord], pairs: list[EpisodePair]) -> dict[str, Any]:
+    """The summary numbers of a list of episodes."""
+    n = len(records)
+    wins = sum(r.success for r in records)
+    plan_ms = np.array([ms for r in records for ms in r.plan_ms], np.float64)
+    per_episode = [{"seed": p.seed, **r.summary()} for p, r in zip(pairs, records)]
+    return {
+        "success_rate": wins / n,
+        "success_ci95": list(wilson_interval(wins, n)),
+        "successes": wins,
+        "ever_success_rate": sum(r.ever_success for r in records) / n,
+        "episodes": n,
+        "final_distance_mean": float(np.mean([r.final_distance for r in records])),
+        "plan_ms_median": float(np.median(plan_ms)) if plan_ms.size else 0.0,
+        "plan_ms_p90": float(np.percentile(plan_ms, 90)) if plan_ms.size else 0.0,
+        "cost_curve_median": median_curve([c for r in records for c in r.costs]),
+        "per_episode": per_episode,
+    }
+
+
+def evaluate(env, model: WorldModel, planner: Planner, cfg: EvalConfig,
+             pairs: list[EpisodePair] | None = None, desc: str = "plan") -> dict[str, Any]:
+    """Run one MPC episode per held-out pair; return the summary (see :func:`summarize`).
+
+    The records of the first ``cfg.videos`` episodes are kept under ``"records"`` (not JSON; the
+    report turns them into videos and drops them).
+    """
+    pairs = pairs if pairs is not None else held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream)
+    mpc = cfg.mpc()
+    records = []
+    for pair in tqdm(pairs, desc=desc, unit="ep", disable=not cfg.progress):
+        records.append(run_episode(env, model, planner, mpc, pair.seed, start_state=pair.start_state,
+                                   goal_state=pair.goal_state))
+    result = summarize(records, pairs)
+    result["records"] = records[: cfg.videos]
+    return result

@@ -1,0 +1,177 @@
+"""The action-conditioned world model: block-causal predictor, training on a frozen encoder,
+cached rollouts, the planner protocol, and clear errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import TINY_ENCODER, small_collect
+from envs.collect import collect
+from planners.protocol import Latent, WorldModel
+from worldmodel.ac_train import ACTrainConfig, build_encoder, train_world_model
+from worldmodel.models.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
+from worldmodel.train import TrainConfig
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.world_model import load_world_model
+
+SMALL = ACPredictorConfig(latent_dim=16, latent_tokens=4, action_dim=2, proprio_dim=3, dim=32,
+                          depth=2, heads=2)
+
+
+def _inputs(b=3, t=4, cfg=SMALL, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, t, cfg.latent_tokens, cfg.latent_dim, generator=g),
+            torch.randn(b, t, cfg.action_dim, generator=g),
+            torch.randn(b, t, cfg.proprio_dim, generator=g))
+
+
+def _train_cfg(data, out, steps=60, **overrides):
+    cfg = dict(data_dir=str(data), out=str(out), encoder="random", random_encoder=TINY_ENCODER,
+               pool=2, num_frames=3, predictor={"dim": 32, "depth": 2, "heads": 2},
+               progress=False,
+               train=TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5, cooldown=10,
+                                 log_every=5, ckpt_every=20, progress=False, device="cpu"))
+    cfg.update(overrides)
+    return ACTrainConfig(**cfg)
+
+
+@pytest.fixture(scope="module")
+def trained(reach_data, tmp_path_factory):
+    """A world model trained for 60 steps on the 32x32 Reach data (random tiny encoder)."""
+    out = tmp_path_factory.mktemp("world_model")
+    return out, train_world_model(_train_cfg(reach_data, out))
+
+
+# ------------------------------------------------------------------------------ predictor
+def test_block_causal_mask_lets_a_step_see_only_steps_up_to_itself():
+    mask = block_causal_mask(3, 2)
+    expected = torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0],
+                             [1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]]).bool()
+    assert torch.equal(mask, expected)
+
+
+def test_no_step_sees_the_future():
+    torch.manual_seed(0)
+    pred = ACPredictor(SMALL).eval()
+    z, a, p = _inputs()
+    out_z, out_p = pred(z, a, p)
+    z2, a2, p2 = z.clone(), a.clone(), p.clone()
+    z2[:, 2:] += 5.0
+    a2[:, 2:] -= 3.0
+    p2[:, 2:] *= -1
+    new_z, new_p = pred(z2, a2, p2)
+    assert torch.allclose(out_z[:, :2], new_z[:, :2], atol=1e-6)   # steps 0, 1 unchanged
+    assert torch.allclose(out_p[:, :2], new_p[:, :2], atol=1e-6)
+    assert not torch.allclose(out_z[:, 2:], new_z[:, 2:])           # later steps do change
+
+
+def test_action_changes_the_prediction():
+    torch.manual_seed(0)
+    pred = ACPredictor(SMALL).eval()
+    z, a, p = _inputs()
+    assert not torch.allclose(pred(z, a, p)[0], pred(z, a + 1.0, p)[0])
+
+
+def test_cached_rollout_equals_uncached_and_teacher_forcing():
+    torch.manual_seed(0)
+    pred = ACPredictor(SMALL).eval()
+    z, a, p = _inputs(b=4, t=5)
+    with torch.no_grad():
+        zc, pc = pred.rollout(z[:, 0], a, p[:, 0])
+        zu, pu = pred.rollout(z[:, 0], a, p[:, 0], use_cache=False)
+        assert zc.shape == (4, 5, 4, 16) and pc.shape == (4, 5, 3)
+        assert torch.allclose(zc, zu, atol=1e-5) and torch.allclose(pc, pu, atol=1e-5)
+        # one step of a rollout is one step of teacher forcing
+        z_tf, p_tf = pred(z[:, :1], a[:, :1], p[:, :1])
+        assert torch.allclose(zc[:, 0], z_tf[:, 0], atol=1e-5)
+
+
+def test_wrong_shapes_give_clear_errors():
+    pred = ACPredictor(SMALL)
+    z, a, p = _inputs()
+    with pytest.raises(ValueError, match=r"actions must be \[B=3, T, 2\]"):
+        pred(z, a[..., :1], p)
+    with pytest.raises(ValueError, match="latents must be"):
+        pred(z[..., :8], a, p)
+    with pytest.raises(ValueError, match="proprio must be"):
+        pred(z, a, None)
+    with pytest.raises(ValueError, match="divisible"):
+        ACPredictorConfig(dim=30, heads=4)
+
+
+# ------------------------------------------------------------------------------ training
+def test_training_lowers_teacher_forcing_and_rollout_losses(trained):
+    out, summary = trained
+    rows = [r.split(",") for r in (out / "log.csv").read_text().splitlines()]
+    col = {name: i for i, name in enumerate(rows[0])}
+    first, last = rows[1], rows[-1]
+    for name in ("tf_loss", "rollout_loss"):
+        assert float(last[col[name]]) < 0.8 * float(first[col[name]]), name
+    assert summary["steps"] == 60
+
+
+def test_frozen_encoder_is_unchanged_by_training(trained, reach_data, tmp_path):
+    out, _ = trained
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    saved = {k[len("net.encoder.encoder."):]: v for k, v in ckpt["model"].items()
+             if k.startswith("net.encoder.encoder.")}
+    fresh, _ = build_encoder(_train_cfg(reach_data, tmp_path), image_size=32)
+    assert saved and all(torch.equal(saved[k], v) for k, v in fresh.encoder.state_dict().items())
+    model = load_world_model(out / "checkpoint.pt")
+    assert not any(p.requires_grad for p in model.net.encoder.parameters())
+
+
+def test_world_model_implements_the_planner_protocol(trained, reach_data):
+    out, _ = trained
+    model = load_world_model(out / "checkpoint.pt", task="reach")
+    assert isinstance(model, WorldModel) and model.action_dim == 2
+    from worldmodel.data.storage import EpisodeStore
+    ep = EpisodeStore(reach_data)[0]
+    start = model.encode(ep["pixels"][:1], ep["proprio"][:1])
+    goal = model.encode(ep["pixels"][-1:])
+    assert start.z.shape == (1, 4, 48) and goal.proprio is None
+    actions = torch.zeros(7, 5, 2)
+    pred = model.rollout(start, actions)
+    assert isinstance(pred, Latent) and pred.z.shape == (7, 5, 4, 48)
+    assert pred.proprio.shape == (7, 5, 6)
+    # differentiable with respect to the actions (gradient planners)
+    actions.requires_grad_(True)
+    model.rollout(start, actions).z.sum().backward()
+    assert actions.grad is not None and actions.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"actions must have shape \[N, H, 2\]"):
+        model.rollout(start, torch.zeros(7, 5, 3))
+    with pytest.raises(ValueError, match="uint8"):
+        model.encode(ep["pixels"][:1].astype("float32"))
+    with pytest.raises(ValueError, match=r"\[B, 32, 32, 3\]"):
+        model.encode(ep["pixels"][:1, :16])
+
+
+def test_checkpoints_of_another_task_or_kind_are_refused(trained, pretrain_checkpoint):
+    out, _ = trained
+    with pytest.raises(CheckpointError, match="task 'reach', not 'push'"):
+        load_world_model(out / "checkpoint.pt", task="push")
+    with pytest.raises(CheckpointError, match="'vjepa' model"):
+        load_world_model(pretrain_checkpoint)
+
+
+def test_encoder_of_another_image_size_is_refused(pretrain_checkpoint, tmp_path):
+    data = collect(small_collect(tmp_path / "data16", env={"name": "reach", "image_size": 16},
+                                 episodes=2, steps=4))
+    with pytest.raises(ValueError, match="32x32.*16x16"):
+        train_world_model(_train_cfg(data, tmp_path / "wm", encoder=pretrain_checkpoint))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_world_model(_train_cfg(data, tmp_path / "wm", encoder=str(tmp_path / "nope.pt")))
+
+
+def test_training_on_a_pretrained_encoder_and_resuming(reach_data, pretrain_checkpoint,
+                                                       tmp_path):
+    full = train_world_model(_train_cfg(reach_data, tmp_path / "full", steps=8,
+                                        encoder=pretrain_checkpoint))
+    cfg = _train_cfg(reach_data, tmp_path / "split", steps=8, encoder=pretrain_checkpoint)
+    cfg.train.stop_at = 3
+    train_world_model(cfg)
+    cfg.train.stop_at = 0
+    train_world_model(cfg)
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")["model"]
+    assert full["steps"] == 8 and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,176 @@
+"""Training the action-conditioned predictor on a frozen encoder (``wm train``).
+
+The encoder (a ``wm pretrain`` checkpoint, or ``encoder=random`` for the same architecture with
+random weights) is frozen; every frame of the dataset is encoded once and cached under
+``out/cache`` (:mod:`worldmodel.latents`). The predictor then trains on latent clips through the
+shared :class:`~worldmodel.train.Trainer` (checkpoints, exact resume, logging, DDP, progress).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch import nn
+from torch.utils.data import Dataset
+
+from worldmodel.ac_model import KIND, ACWorldModelNet, architecture
+from worldmodel.data.dataset import split_episodes
+from worldmodel.data.storage import DatasetError, EpisodeStore
+from worldmodel.latents import FrozenEncoder, cached_latents
+from worldmodel.models import VideoViT, count_parameters, vit_config
+from worldmodel.models.ac_predictor import ACPredictorConfig
+from worldmodel.train import TrainConfig, Trainer
+from worldmodel.train.loop import resolve_device
+
+
+@dataclasses.dataclass
+class ACTrainConfig:
+    """Data and model settings of ``wm train`` (optimisation lives in ``train``).
+
+    Attributes:
+        encoder: a ``wm pretrain`` checkpoint, or ``"random"`` for a random-init encoder with
+            the architecture ``random_encoder`` (a preset ``size`` plus overrides; the
+            no-pretraining baseline).
+        encoder_which: ``target`` (EMA, default) or ``online`` encoder of the checkpoint.
+        pool: latent tokens per side after average pooling (0: every patch token).
+        num_frames: frames per training clip (``num_frames - 1`` transitions).
+        stride: environment steps per model step; the ``stride`` actions in between form one
+            action chunk.
+        rollout_steps: ``k`` of the autoregressive rollout loss (default 2, as V-JEPA 2-AC).
+        use_proprio: give the predictor a proprio token (and predict proprio).
+        episodes: use only the first N training episodes (data-efficiency studies); 0 = all.
+    """
+
+    data_dir: str = "runs/reach/data"
+    out: str = "runs/reach/world_model"
+    encoder: str = "random"
+    encoder_which: str = "target"
+    random_encoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"size": "tiny"})
+    pool: int = 2
+    num_frames: int = 4
+    stride: int = 1
+    rollout_steps: int = 2
+    rollout_weight: float = 1.0
+    proprio_weight: float = 1.0
+    use_proprio: bool = True
+    val_fraction: float = 0.1
+    episodes: int = 0
+    predictor: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cache: bool = True
+    progress: bool = True
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+class LatentClipDataset(Dataset):
+    """Clips of cached latents with their action chunks and proprio.
+
+    Items: ``z [n, P, D]`` float32, ``actions [n-1, stride*A]``, ``proprio [n, p]``.
+    """
+
+    def __init__(self, latents: torch.Tensor, store: EpisodeStore, episodes: np.ndarray,
+                 num_frames: int, stride: int):
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be >= 2 (a clip needs a transition), "
+                             f"got {num_frames}")
+        span = (num_frames - 1) * stride
+        if span > store.meta.steps:
+            raise DatasetError(f"clips of {num_frames} frames at stride {stride} span {span} "
+                               f"steps, longer than the {store.meta.steps}-step episodes of "
+                               f"{store.data_dir}")
+        self.latents, self.n, self.stride = latents, num_frames, stride
+        self.actions = {int(e): np.array(store[int(e)]["actions"]) for e in episodes}
+        self.proprio = {int(e): np.array(store[int(e)]["proprio"]) for e in episodes}
+        starts = np.arange(store.meta.steps - span + 1)
+        self.index = [(int(e), int(t)) for e in episodes for t in starts]
+        if not self.index:
+            raise DatasetError(f"no training clips in {store.data_dir}")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        e, t = self.index[i]
+        s, n = self.stride, self.n
+        frames = slice(t, t + (n - 1) * s + 1, s)
+        actions = self.actions[e][t: t + (n - 1) * s]
+        return {"z": self.latents[e, frames].float(),
+                "actions": torch.from_numpy(rearrange(actions, "(n s) a -> n (s a)", s=s)),
+                "proprio": torch.from_numpy(self.proprio[e][frames])}
+
+
+class ACObjective(nn.Module):
+    """The training objective for the Trainer: a batch of latent clips in, loss out."""
+
+    def __init__(self, net: ACWorldModelNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator):
+        return self.net.losses(batch["z"], batch["actions"], batch["proprio"])
+
+
+def build_encoder(cfg: ACTrainConfig, image_size: int) -> tuple[FrozenEncoder, dict[str, Any]]:
+    """The frozen encoder of a run and a description of where it came from."""
+    if cfg.encoder == "random":
+        torch.manual_seed(cfg.train.seed)
+        arch = dict(cfg.random_encoder)
+        vit = VideoViT(vit_config(arch.pop("size", "tiny"), image_size=image_size,
+                                  num_frames=arch.pop("num_frames", 2), **arch))
+        source = {"encoder": "random", "architecture": dict(cfg.random_encoder),
+                  "seed": cfg.train.seed}
+    else:
+        from worldmodel.pretrain import load_encoder
+        path = Path(cfg.encoder)
+        if not path.is_file():
+            raise FileNotFoundError(f"encoder checkpoint {path} does not exist (train one with "
+                                    f"`wm pretrain`, or pass encoder=random)")
+        vit, meta = load_encoder(path, image_size=image_size, which=cfg.encoder_which)
+        source = {"encoder": str(path), "which": cfg.encoder_which,
+                  "pretrain_tasks": meta.get("tasks")}
+    return FrozenEncoder(vit, pool=cfg.pool), source
+
+
+def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
+    """Train (or resume) the action-conditioned predictor; returns the training summary."""
+    store = EpisodeStore(cfg.data_dir)
+    meta = store.meta
+    encoder, source = build_encoder(cfg, meta.image_size)
+    device = resolve_device(cfg.train.device)
+    latents = cached_latents(encoder, store, Path(cfg.out) / "cache" if cfg.cache else None,
+                             device=device, progress=cfg.progress)
+    encoder.cpu()
+    train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, 0)
+    if cfg.episodes:
+        if cfg.episodes > len(train_eps):
+            raise ValueError(f"episodes={cfg.episodes} but the dataset has only "
+                             f"{len(train_eps)} training episodes")
+        train_eps = train_eps[: cfg.episodes]
+    data = LatentClipDataset(latents, store, train_eps, cfg.num_frames, cfg.stride)
+    val = LatentClipDataset(latents, store, val_eps, cfg.num_frames, cfg.stride) \
+        if len(val_eps) else None
+    pred_cfg = ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
+                                    "latent_dim": encoder.dim, "latent_tokens": encoder.num_tokens,
+                                    "action_dim": meta.action_dim * cfg.stride,
+                                    "proprio_dim": meta.proprio_dim if cfg.use_proprio else 0})
+    torch.manual_seed(cfg.train.seed)
+    net = ACWorldModelNet(encoder, pred_cfg, cfg.rollout_steps, cfg.rollout_weight,
+                          cfg.proprio_weight)
+    net.set_proprio_stats(torch.from_numpy(np.concatenate(list(data.proprio.values()))))
+    run_meta = {"task": meta.task, "env": meta.env, "image_size": meta.image_size,
+                "env_action_dim": meta.action_dim, "stride": cfg.stride,
+                "data_dir": str(cfg.data_dir), "train_episodes": len(train_eps), **source,
+                "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"}}
+    trainer = Trainer(ACObjective(net), data, dataclasses.replace(cfg.train, out=cfg.out),
+                      kind=KIND, arch=architecture(net), meta=run_meta, val_dataset=val)
+    if trainer.dist.is_main:
+        print(f"action-conditioned predictor: {count_parameters(net.predictor) / 1e6:.2f}M params "
+              f"on a frozen {source['encoder']} encoder ({encoder.num_tokens} latent tokens x "
+              f"{encoder.dim}); {len(data)} train clips from {len(train_eps)} episodes of "
+              f"{meta.task}")
+    summary = trainer.fit()
+    trainer.close()
+    return summary

@@ -1,0 +1,139 @@
+"""The frozen encoder as the world model sees it, and a disk cache of a dataset's latents.
+
+:class:`FrozenEncoder` encodes each frame on its own with a frozen video ViT, average-pools the
+patch tokens to a ``pool x pool`` grid (``pool=0`` keeps every token) and layer-normalises each
+token without affine parameters: the latent space in which the action-conditioned predictor is
+trained and planners measure distances. Pooling trades spatial detail for planning speed (the
+predictor's cost grows with the tokens per frame; see ``wm bench`` / the rollout benchmark).
+
+:func:`cached_latents` encodes every frame of a dataset once and stores the result next to the
+training run (keyed by the encoder's weights and the dataset), so training reads latents from
+memory instead of running the encoder.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+from tqdm import tqdm
+
+from worldmodel.data.storage import EpisodeStore, list_episodes
+from worldmodel.data.transforms import frames_to_model
+from worldmodel.models.vit import VideoViT
+
+__all__ = ["FrozenEncoder", "cached_latents", "encoder_digest"]
+
+
+class FrozenEncoder(nn.Module):
+    """Frozen per-frame encoder: uint8 or model-ready frames -> layer-normed latents ``[.., P, D]``.
+
+    Args:
+        encoder: a :class:`VideoViT`; its parameters are frozen here (``requires_grad=False``).
+        pool: latent tokens per side (``P = pool * pool``); 0 keeps the encoder's ``h * w`` tokens.
+    """
+
+    def __init__(self, encoder: VideoViT, pool: int = 2):
+        super().__init__()
+        _, h, w = encoder.grid
+        if pool < 0 or (pool and (h % pool or w % pool)):
+            raise ValueError(f"pool={pool} must be 0 (no pooling) or divide the encoder's "
+                             f"{h}x{w} token grid")
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.pool = pool
+        self.grid = (pool, pool) if pool else (h, w)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.cfg.dim
+
+    @property
+    def image_size(self) -> int:
+        return self.encoder.cfg.image_size
+
+    def train(self, mode: bool = True) -> "FrozenEncoder":
+        super().train(mode)
+        self.encoder.eval()  # always in eval mode: it is frozen
+        return self
+
+    @torch.no_grad()
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Model-ready float frames ``[B, T, C, H, W]`` -> latents ``[B, T, P, D]``."""
+        tokens = self.encoder.encode_frames(frames)  # [B, T, h*w, D]
+        if self.pool:
+            b, t = tokens.shape[:2]
+            _, h, w = self.encoder.grid
+            grid = rearrange(tokens, "b t (h w) d -> (b t) d h w", h=h, w=w)
+            grid = F.adaptive_avg_pool2d(grid, self.pool)
+            tokens = rearrange(grid, "(b t) d h w -> b t (h w) d", b=b, t=t)
+        return F.layer_norm(tokens, (tokens.shape[-1],))
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 images ``[B, H, W, 3]`` -> latents ``[B, P, D]``."""
+        size = self.image_size
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (size, size, 3):
+            raise ValueError(f"images must be uint8 [B, {size}, {size}, 3] (the encoder's "
+                             f"resolution), got {tuple(pixels.shape)}")
+        frames = rearrange(pixels, "b h w c -> b 1 c h w")
+        return self(frames_to_model(frames))[:, 0]
+
+
+def encoder_digest(encoder: FrozenEncoder) -> str:
+    """A short hash of the encoder's weights and pooling (the cache key)."""
+    h = hashlib.sha1(f"pool={encoder.pool}".encode())
+    for name, tensor in sorted(encoder.encoder.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _dataset_key(store: EpisodeStore) -> str:
+    files = list_episodes(store.data_dir)
+    stamp = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    return hashlib.sha1(f"{store.data_dir.resolve()}|{stamp}".encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_store(encoder: FrozenEncoder, store: EpisodeStore, batch_size: int = 128,
+                 device: torch.device | str = "cpu", progress: bool = True) -> torch.Tensor:
+    """Latents of every frame of every episode: ``[episodes, steps + 1, P, D]`` (float16, CPU)."""
+    encoder = encoder.to(device)
+    frames_per_ep = store.meta.steps + 1
+    out = torch.empty(len(store), frames_per_ep, encoder.num_tokens, encoder.dim,
+                      dtype=torch.float16)
+    index = [(e, t) for e in range(len(store)) for t in range(frames_per_ep)]
+    with tqdm(total=len(index), desc="encode frames", unit="frame", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for i in range(0, len(index), batch_size):
+            chunk = index[i:i + batch_size]
+            pixels = torch.from_numpy(np.stack([store[e]["pixels"][t] for e, t in chunk]))
+            z = encoder.encode_pixels(pixels.to(device)).to("cpu", torch.float16)
+            for (e, t), z_i in zip(chunk, z):
+                out[e, t] = z_i
+            bar.update(len(chunk))
+    return out
+
+
+def cached_latents(encoder: FrozenEncoder, store: EpisodeStore, cache_dir: str | Path | None,
+                   *, batch_size: int = 128, device: torch.device | str = "cpu",
+                   progress: bool = True) -> torch.Tensor:
+    """:func:`encode_store`, read from / written to ``cache_dir`` when given (atomic write)."""
+    if cache_dir is None:
+        return encode_store(encoder, store, batch_size, device, progress)
+    path = Path(cache_dir) / f"latents_{encoder_digest(encoder)}_{_dataset_key(store)}.pt"
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    latents = encode_store(encoder, store, batch_size, device, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(latents, tmp)
+    tmp.replace(path)
+    return latents
