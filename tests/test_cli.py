@@ -1,4 +1,6 @@
 """The ``wm`` command line: dispatch, help, Hydra overrides, clear errors."""
+import json
+
 from worldmodel.cli import main
 from worldmodel.data.storage import EpisodeStore
 
@@ -45,14 +47,25 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
                 "train.progress=false", "+model.encoder.dim=48", "+model.encoder.depth=1",
                 "+model.encoder.heads=2"]
     probe = ["steps=5", "frames_per_episode=3", "progress=false"]
+    train = ["model.projection=8", "model.predictor.dim=16", "model.predictor.depth=1",
+             "model.predictor.heads=2", "train.batch_size=4", "train.warmup=1",
+             "train.cooldown=1", "train.progress=false", "progress=false"]
+    plan = ["steps=3", "planner.samples=16", "planner.elites=4", "planner.iterations=2",
+            "videos=1", "progress=false"]
     args = ["demo", f"out={tmp_path}", "env.image_size=32", "episodes=4", "steps=6",
             "workers=1", "pretrain_steps=2", f"pretrain_overrides={hydra_list(pretrain)}",
+            "train_steps=3", f"train_overrides={hydra_list(train)}", "plan_episodes=2",
+            f"plan_overrides={hydra_list(plan)}", "probe=true",
             f"probe_overrides={hydra_list(probe)}"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "[2/3] pretrain: V-JEPA" in out and "random_init" in out
-    for path in ["data/preview.mp4", "pretrain/checkpoint.pt", "probe/results.json"]:
+    assert "[2/5] pretrain: V-JEPA" in out and "random_init" in out and "random actions" in out
+    for path in ["data/preview.mp4", "pretrain/checkpoint.pt", "world_model/checkpoint.pt",
+                 "plan/results.json", "plan/videos/episode_000.mp4", "probe/results.json",
+                 "results.json"]:
         assert (tmp_path / path).is_file(), path
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["episodes"] == 2 and "reference" in results
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("reusing finished stage") == 3
+    assert out.count("reusing finished stage") == 5

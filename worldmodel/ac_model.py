@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.latents import FrozenEncoder
+from worldmodel.latents import FrozenEncoder, LatentProjection
 from worldmodel.models.ac_predictor import ACPredictor, ACPredictorConfig
 from worldmodel.models.vit import VideoViT, VideoViTConfig
 
@@ -29,17 +29,22 @@ class ACWorldModelNet(nn.Module):
             encoder; ``proprio_dim`` 0 disables the proprio token).
         rollout_steps: ``k`` of the rollout loss (0 disables it).
         rollout_weight / proprio_weight: loss weights of the rollout and proprio terms.
+        projection: ``k > 0`` makes the predictor work on the ``k`` principal components of the
+            encoder's tokens (:class:`LatentProjection`, one latent token of width ``k``);
+            0 = on the tokens themselves.
     """
 
     def __init__(self, encoder: FrozenEncoder, predictor_cfg: ACPredictorConfig,
                  rollout_steps: int = 2, rollout_weight: float = 1.0,
-                 proprio_weight: float = 1.0):
+                 proprio_weight: float = 1.0, projection: int = 0):
         super().__init__()
-        if (predictor_cfg.latent_dim, predictor_cfg.latent_tokens) != (encoder.dim,
-                                                                       encoder.num_tokens):
+        self.projection = LatentProjection(encoder.num_tokens, encoder.dim, projection) \
+            if projection else None
+        want = (projection, 1) if projection else (encoder.dim, encoder.num_tokens)
+        if (predictor_cfg.latent_dim, predictor_cfg.latent_tokens) != want:
             raise ValueError(f"predictor expects {predictor_cfg.latent_tokens} tokens of width "
-                             f"{predictor_cfg.latent_dim}, the encoder gives "
-                             f"{encoder.num_tokens} x {encoder.dim}")
+                             f"{predictor_cfg.latent_dim}, the encoder (projection "
+                             f"{projection}) gives {want[1]} x {want[0]}")
         if rollout_steps < 0:
             raise ValueError(f"rollout_steps must be >= 0, got {rollout_steps}")
         self.encoder = encoder
@@ -49,6 +54,14 @@ class ACWorldModelNet(nn.Module):
         p = max(predictor_cfg.proprio_dim, 1)
         self.register_buffer("proprio_mean", torch.zeros(p))
         self.register_buffer("proprio_std", torch.ones(p))
+
+    def to_model_space(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder tokens ``[..., P, D]`` -> the predictor's latents (projected if configured)."""
+        return z if self.projection is None else self.projection.project(z)
+
+    def to_token_space(self, c: torch.Tensor) -> torch.Tensor:
+        """The predictor's latents -> encoder token space ``[..., P, D]``."""
+        return c if self.projection is None else self.projection.reconstruct(c)
 
     @property
     def uses_proprio(self) -> bool:
@@ -101,10 +114,12 @@ class ACWorldModelNet(nn.Module):
 def architecture(net: ACWorldModelNet) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into ``net``."""
     return {"encoder": net.encoder.encoder.cfg.to_dict(), "pool": net.encoder.pool,
+            "projection": 0 if net.projection is None else net.projection.k,
             "predictor": net.predictor.cfg.to_dict()}
 
 
 def build_from_architecture(arch: dict[str, Any], rollout_steps: int = 2) -> ACWorldModelNet:
     """An uninitialised :class:`ACWorldModelNet` with a checkpoint's architecture."""
     encoder = FrozenEncoder(VideoViT(VideoViTConfig(**arch["encoder"])), pool=arch["pool"])
-    return ACWorldModelNet(encoder, ACPredictorConfig(**arch["predictor"]), rollout_steps)
+    return ACWorldModelNet(encoder, ACPredictorConfig(**arch["predictor"]), rollout_steps,
+                           projection=arch.get("projection", 0))

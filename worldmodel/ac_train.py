@@ -37,6 +37,8 @@ class ACTrainConfig:
             no-pretraining baseline).
         encoder_which: ``target`` (EMA, default) or ``online`` encoder of the checkpoint.
         pool: latent tokens per side after average pooling (0: every patch token).
+        projection: principal components of the pooled tokens the predictor works on (one
+            latent token of that width; fitted on the training latents); 0 = raw tokens.
         num_frames: frames per training clip (``num_frames - 1`` transitions).
         stride: environment steps per model step; the ``stride`` actions in between form one
             action chunk.
@@ -50,7 +52,8 @@ class ACTrainConfig:
     encoder: str = "random"
     encoder_which: str = "target"
     random_encoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"size": "tiny"})
-    pool: int = 2
+    pool: int = 4
+    projection: int = 64
     num_frames: int = 4
     stride: int = 1
     rollout_steps: int = 2
@@ -149,28 +152,37 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
             raise ValueError(f"episodes={cfg.episodes} but the dataset has only "
                              f"{len(train_eps)} training episodes")
         train_eps = train_eps[: cfg.episodes]
-    data = LatentClipDataset(latents, store, train_eps, cfg.num_frames, cfg.stride)
-    val = LatentClipDataset(latents, store, val_eps, cfg.num_frames, cfg.stride) \
-        if len(val_eps) else None
+    k = cfg.projection
     pred_cfg = ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
-                                    "latent_dim": encoder.dim, "latent_tokens": encoder.num_tokens,
+                                    "latent_dim": k or encoder.dim,
+                                    "latent_tokens": 1 if k else encoder.num_tokens,
                                     "action_dim": meta.action_dim * cfg.stride,
                                     "proprio_dim": meta.proprio_dim if cfg.use_proprio else 0})
     torch.manual_seed(cfg.train.seed)
     net = ACWorldModelNet(encoder, pred_cfg, cfg.rollout_steps, cfg.rollout_weight,
-                          cfg.proprio_weight)
+                          cfg.proprio_weight, projection=k)
+    kept = None
+    if net.projection is not None:
+        kept = net.projection.fit(latents[torch.as_tensor(train_eps)].flatten(0, 1),
+                                  seed=cfg.train.seed)
+        latents = net.projection.project(latents.float())
+    data = LatentClipDataset(latents, store, train_eps, cfg.num_frames, cfg.stride)
+    val = LatentClipDataset(latents, store, val_eps, cfg.num_frames, cfg.stride) \
+        if len(val_eps) else None
     net.set_proprio_stats(torch.from_numpy(np.concatenate(list(data.proprio.values()))))
     run_meta = {"task": meta.task, "env": meta.env, "image_size": meta.image_size,
                 "env_action_dim": meta.action_dim, "stride": cfg.stride,
                 "data_dir": str(cfg.data_dir), "train_episodes": len(train_eps), **source,
+                "projection_variance_kept": kept,
                 "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"}}
     trainer = Trainer(ACObjective(net), data, dataclasses.replace(cfg.train, out=cfg.out),
                       kind=KIND, arch=architecture(net), meta=run_meta, val_dataset=val)
     if trainer.dist.is_main:
         print(f"action-conditioned predictor: {count_parameters(net.predictor) / 1e6:.2f}M params "
               f"on a frozen {source['encoder']} encoder ({encoder.num_tokens} latent tokens x "
-              f"{encoder.dim}); {len(data)} train clips from {len(train_eps)} episodes of "
-              f"{meta.task}")
+              f"{encoder.dim}" + (f", projected to {k} components keeping {kept:.0%} of the "
+                                  f"variance" if k else "") +
+              f"); {len(data)} train clips from {len(train_eps)} episodes of {meta.task}")
     summary = trainer.fit()
     trainer.close()
     return summary

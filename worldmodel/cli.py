@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "MPC with a planner in a world model on held-out start/goal pairs"),
     "train": ("worldmodel.commands:train_command",
               "train the action-conditioned world model on a frozen encoder"),
+    "train-decoder": ("worldmodel.decoder:decoder_command",
+                      "train a pixel decoder of a world model's latents (videos only)"),
+    "eval-rollout": ("worldmodel.eval_rollout:eval_rollout_command",
+                     "held-out rollout error against horizon vs repeating the last latent"),
     "demo": ("worldmodel.demo:demo_command", "run the end-to-end demo on the default task"),
 }
 
@@ -38,7 +42,8 @@ Commands:
 
 #: commands whose primary config file is not ``configs/<command>.yaml`` (``configs/train/`` is the
 #: group of optimisation settings every training command shares)
-CONFIG_NAMES = {"train": "train_world_model"}
+CONFIG_NAMES = {"train": "train_world_model", "train-decoder": "train_decoder",
+                "eval-rollout": "eval_rollout"}
 
 #: per-command spellings of keys: ``wm plan model=CKPT`` means the ``world_model`` key there,
 #: because ``model`` is a config group (architectures) elsewhere
@@ -83,7 +88,8 @@ def _resolve(command: str) -> Callable:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    listing = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+    width = max(map(len, COMMANDS))
+    listing = "\n".join(f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items())
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE.format(commands=listing))
         return 0

@@ -26,7 +26,7 @@ from worldmodel.data.storage import EpisodeStore, list_episodes
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models.vit import VideoViT
 
-__all__ = ["FrozenEncoder", "cached_latents", "encoder_digest"]
+__all__ = ["FrozenEncoder", "LatentProjection", "cached_latents", "encoder_digest"]
 
 
 class FrozenEncoder(nn.Module):
@@ -137,3 +137,57 @@ def cached_latents(encoder: FrozenEncoder, store: EpisodeStore, cache_dir: str |
     torch.save(latents, tmp)
     tmp.replace(path)
     return latents
+
+
+class LatentProjection(nn.Module):
+    """A fixed linear map of a frame's latent tokens ``[P, D]`` to ``k`` principal components.
+
+    Fitted once on the training set's latents (PCA of the flattened tokens, one global scale so
+    the coefficients are O(1)). The predictor learns in this space: the top components carry the
+    scene's moving parts (the arm's pose) and are predictable, while the many low-variance
+    channels of a frozen ViT's tokens are not and would dominate an L1 loss on raw tokens.
+    :meth:`reconstruct` maps back to token space, where planners measure distances.
+    """
+
+    def __init__(self, tokens: int, dim: int, k: int):
+        super().__init__()
+        if not 0 < k <= tokens * dim:
+            raise ValueError(f"projection size must be in [1, {tokens * dim}], got {k}")
+        self.tokens, self.dim, self.k = tokens, dim, k
+        self.register_buffer("mean", torch.zeros(tokens * dim))
+        self.register_buffer("basis", torch.eye(tokens * dim)[:, :k].contiguous())
+        self.register_buffer("scale", torch.ones(()))
+
+    @torch.no_grad()
+    def fit(self, latents: torch.Tensor, max_samples: int = 20000, seed: int = 0) -> float:
+        """Fit on latents ``[N, P, D]``; returns the fraction of variance the ``k`` components
+        keep."""
+        x = latents.reshape(len(latents), -1).float()
+        if len(x) > max_samples:
+            g = torch.Generator().manual_seed(seed)
+            x = x[torch.randperm(len(x), generator=g)[:max_samples]]
+        if len(x) <= self.k:
+            raise ValueError(f"need more than {self.k} training frames to fit a {self.k}-component "
+                             f"latent projection, got {len(x)}: collect more episodes or lower "
+                             f"model.projection")
+        mean = x.mean(0)
+        centred = x - mean
+        torch.manual_seed(seed)
+        _, s, v = torch.pca_lowrank(centred, q=min(self.k + 8, *centred.shape), center=False,
+                                    niter=4)
+        basis = v[:, :self.k]
+        coeffs = centred @ basis
+        self.mean.copy_(mean)
+        self.basis.copy_(basis)
+        self.scale.copy_(coeffs.std().clamp_min(1e-6))
+        return float((coeffs.square().sum() / centred.square().sum()).clamp(max=1.0))
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[..., P, D]`` -> coefficients ``[..., 1, k]`` (one latent token)."""
+        flat = z.flatten(-2) - self.mean
+        return ((flat @ self.basis) / self.scale).unsqueeze(-2)
+
+    def reconstruct(self, c: torch.Tensor) -> torch.Tensor:
+        """Coefficients ``[..., 1, k]`` -> tokens ``[..., P, D]`` in the projection's subspace."""
+        flat = (c.squeeze(-2) * self.scale) @ self.basis.T + self.mean
+        return flat.unflatten(-1, (self.tokens, self.dim))

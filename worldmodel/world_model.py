@@ -6,11 +6,13 @@ Example::
     start = model.encode(obs["pixels"][None], obs["proprio"][None])
     goal = model.encode(env.render_goal()[None])
     pred = model.rollout(start, actions)       # actions [N, H, A] -> z [N, H, P, D]
+    frames = model.decode(pred.z[0])           # with a decoder attached: uint8 [H, S, S, 3]
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,7 +22,13 @@ from worldmodel.ac_model import KIND, ACWorldModelNet, build_from_architecture
 from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
 from worldmodel.train.loop import resolve_device
 
+if TYPE_CHECKING:
+    from worldmodel.decoder import LatentDecoder
+
 __all__ = ["VJEPAWorldModel", "load_world_model"]
+
+#: where ``load_world_model`` looks for a ``wm train-decoder`` checkpoint (in the model's folder)
+DECODER_PATH = Path("decoder") / "checkpoint.pt"
 
 
 def _tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -30,9 +38,14 @@ def _tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
 class VJEPAWorldModel:
     """:class:`ACWorldModelNet` implementing :class:`planners.protocol.WorldModel`.
 
-    Latents are the frozen encoder's pooled, layer-normed tokens ``[P, D]``; proprio is kept in
+    Latents are the frozen encoder's pooled, layer-normed tokens ``[P, D]`` (restricted to the
+    projection's subspace when the predictor works on principal components); proprio is kept in
     the model's standardised units. ``rollout`` uses the predictor's key/value cache, so a
     horizon-``H`` rollout of ``N`` candidates costs about ``H`` batched single-step predictions.
+
+    ``decode`` (latents to pixels, for videos) is an attribute that exists only once a decoder is
+    attached (:meth:`attach_decoder`), so ``hasattr(model, "decode")`` tells whether the model
+    can show its imagined rollouts.
     """
 
     def __init__(self, net: ACWorldModelNet, meta: dict[str, Any] | None = None,
@@ -42,6 +55,31 @@ class VJEPAWorldModel:
         self.meta = meta or {}
         self.action_dim = net.predictor.cfg.action_dim
         self.image_size = net.encoder.image_size
+        self.decoder: LatentDecoder | None = None
+
+    def attach_decoder(self, decoder: LatentDecoder) -> None:
+        """Attach a :class:`~worldmodel.decoder.LatentDecoder` of this model's latents; it
+        defines ``self.decode``."""
+        enc = self.net.encoder
+        if (decoder.num_tokens, decoder.dim) != (enc.num_tokens, enc.dim):
+            raise ValueError(f"the decoder reads {decoder.num_tokens} tokens of width "
+                             f"{decoder.dim}; this model's latents are {enc.num_tokens} x "
+                             f"{enc.dim}")
+        self.decoder = decoder.to(self.device).eval().requires_grad_(False)
+        self.decode = self._decode
+
+    @torch.no_grad()
+    def _decode(self, z: torch.Tensor) -> np.ndarray:
+        """Token-space latents ``[H, P, D]`` or ``[B, H, P, D]`` -> uint8 ``[..., S, S, 3]``."""
+        from worldmodel.decoder import to_uint8
+
+        if self.decoder is None:
+            raise RuntimeError("no decoder attached: attach_decoder() first")
+        z = _tensor(z, self.device).float()
+        if z.ndim not in (3, 4):
+            raise ValueError(f"latents must be [H, P, D] or [B, H, P, D], got {tuple(z.shape)}")
+        images = to_uint8(self.decoder(z.reshape(-1, *z.shape[-2:])))
+        return images.reshape(*z.shape[:-2], *images.shape[1:])
 
     @torch.no_grad()
     def encode(self, pixels: np.ndarray | torch.Tensor,
@@ -50,6 +88,7 @@ class VJEPAWorldModel:
         if pixels.dtype != torch.uint8:
             raise ValueError(f"images must be uint8 [B, H, W, 3], got dtype {pixels.dtype}")
         z = self.net.encoder.encode_pixels(pixels)
+        z = self.net.to_token_space(self.net.to_model_space(z))
         p = None
         if proprio is not None and self.net.uses_proprio:
             p = _tensor(proprio, self.device).float()
@@ -70,16 +109,19 @@ class VJEPAWorldModel:
                              "encode(pixels, proprio)")
         if start.batch_size == 1 and n > 1:
             start = start.expand(n)
-        z, p = self.net.predictor.rollout(start.z, actions.to(self.device, torch.float32),
-                                          start.proprio)
-        return Latent(z, p)
+        c, p = self.net.predictor.rollout(self.net.to_model_space(start.z),
+                                          actions.to(self.device, torch.float32), start.proprio)
+        return Latent(self.net.to_token_space(c), p)
 
 
-def load_world_model(path: str | Path, device: str = "auto",
-                     task: str | None = None) -> VJEPAWorldModel:
+def load_world_model(path: str | Path, device: str = "auto", task: str | None = None,
+                     attach: bool = True) -> VJEPAWorldModel:
     """Load a ``wm train`` checkpoint as a planner-ready world model.
 
-    Raises ``CheckpointError`` for a checkpoint of another kind or task.
+    With ``attach``, a ``wm train-decoder`` checkpoint at ``<checkpoint dir>/decoder/
+    checkpoint.pt`` is attached (``model.decode``); one that does not fit is skipped with a
+    warning (the decoder is for videos only). Raises ``CheckpointError`` for a checkpoint of
+    another kind or task.
     """
     ckpt = load_checkpoint(path, kind=KIND)
     if task is not None and ckpt["meta"].get("task") != task:
@@ -88,4 +130,13 @@ def load_world_model(path: str | Path, device: str = "auto",
     net: ACWorldModelNet = build_from_architecture(ckpt["arch"])
     state = {k[len("net."):]: v for k, v in ckpt["model"].items() if k.startswith("net.")}
     net.load_state_dict(state)
-    return VJEPAWorldModel(net, ckpt["meta"], resolve_device(device))
+    model = VJEPAWorldModel(net, ckpt["meta"], resolve_device(device))
+    decoder_path = Path(path).parent / DECODER_PATH
+    if attach and decoder_path.is_file():
+        from worldmodel.decoder import load_decoder
+
+        try:
+            model.attach_decoder(load_decoder(decoder_path, model.device, ckpt["arch"]))
+        except (CheckpointError, ValueError) as err:
+            warnings.warn(f"not attaching the decoder {decoder_path}: {err}", stacklevel=2)
+    return model
