@@ -28,13 +28,18 @@ class CorrelatedNoisePolicy:
     """AR(1) Gaussian noise ``a_t = rho * a_{t-1} + sqrt(1 - rho^2) * sigma * eps``, clipped.
 
     ``rho`` near 1 gives long smooth motions (better coverage of far states than uniform noise).
+    With probability ``hold`` a step's action is zero (the agent holds still), so the data also
+    shows what "stay" does: a planner that must stop at its goal needs a model that knows it.
     """
 
-    def __init__(self, env, seed: int = 0, rho: float = 0.8, sigma: float = 0.8):
+    def __init__(self, env, seed: int = 0, rho: float = 0.8, sigma: float = 0.8,
+                 hold: float = 0.0):
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"policy=noise: rho must be in [0, 1), got {rho}")
+        if not 0.0 <= hold < 1.0:
+            raise ValueError(f"policy=noise: hold must be in [0, 1), got {hold}")
         self.action_dim = env.action_space.shape[0]
-        self.rho, self.sigma = float(rho), float(sigma)
+        self.rho, self.sigma, self.hold = float(rho), float(sigma), float(hold)
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
@@ -44,6 +49,8 @@ class CorrelatedNoisePolicy:
     def __call__(self, obs: Any = None) -> np.ndarray:
         eps = self.rng.normal(0.0, self.sigma, self.action_dim)
         self.prev = self.rho * self.prev + np.sqrt(1.0 - self.rho**2) * eps
+        if self.hold and self.rng.random() < self.hold:
+            return np.zeros(self.action_dim, np.float32)
         return np.clip(self.prev, -1.0, 1.0).astype(np.float32)
 
 
