@@ -1,11 +1,12 @@
 """``wm plan``: evaluate a planner with a world model on held-out start/goal pairs.
 
-Example: ``wm plan env=reach world_model=runs/reach/ac/checkpoint.pt planner=cem episodes=50``.
+Example: ``wm plan env=reach model=runs/reach/world_model/checkpoint.pt planner=cem episodes=50``.
 The planner and, with ``reference=true``, random actions run on the same pairs; the report goes to
 ``out`` (``results.json``, ``summary.md``, ``videos/``, ``plot_costs.png``).
 
-The key is ``world_model``, not ``model``: ``configs/model/`` is a config group (the V-JEPA
-architecture), so Hydra reads ``model=...`` on the command line as a choice in that group.
+The config key is ``world_model``; on the command line ``model=...`` is accepted as its alias
+(``worldmodel.cli.KEY_ALIASES``), since Hydra would otherwise read it as a choice in the
+``configs/model/`` group (architectures).
 """
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ def build_model(cfg: dict[str, Any], env) -> Any:
     dynamics, diagnostic only) with ``cfg["encoder"]`` (a checkpoint, or None: raw pixels)."""
     model = cfg.get("world_model")
     if model in (None, ""):
-        raise ValueError("no world model given: pass world_model=CKPT (a trained world-model "
-                         "checkpoint) or world_model=oracle (simulator dynamics, a diagnostic)")
+        raise ValueError("no world model given: pass model=CKPT (a trained world-model "
+                         "checkpoint) or model=oracle (simulator dynamics, a diagnostic)")
     task, device = cfg["env"]["name"], cfg.get("device", "auto")
     if str(model) != ORACLE:
         if cfg.get("encoder") is not None:
-            raise ValueError("encoder=... is only used with world_model=oracle; a world-model "
+            raise ValueError("encoder=... is only used with model=oracle; a world-model "
                              "checkpoint brings its own encoder")
         return _load(model, device, task)
     from planners.oracle import OracleWorldModel, PixelEncoder
@@ -65,7 +66,7 @@ def plan_command(cfg: DictConfig | dict, command: str | None = None) -> dict[str
     planner's result (``reference``: the random-actions result, when run)."""
     raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if raw.get("world_model") in (None, ""):
-        build_model(raw, None)  # raises the "world_model=CKPT or world_model=oracle" message
+        build_model(raw, None)  # raises the "model=CKPT or model=oracle" message
     eval_cfg = from_config(EvalConfig, raw)
     planner_name, planner_kwargs = split_name(raw["planner"])
     env, model = make_env_from_config(raw["env"]), None

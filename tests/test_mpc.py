@@ -218,7 +218,7 @@ def test_bad_inputs_give_clear_errors(env):
         run_episode(env, ToyModel(2), ToyPlanner(horizon=2), MPCConfig(4, replan_every=3), seed=0)
     with pytest.raises(ValueError, match="steps"):
         MPCConfig(steps=0)
-    with pytest.raises(ValueError, match="world_model=CKPT .* or world_model=oracle"):
+    with pytest.raises(ValueError, match="model=CKPT .* or model=oracle"):
         plan_command({"env": {"name": "reach"}, "planner": {"name": "cem"}, "world_model": None})
 
 

@@ -175,3 +175,22 @@ def test_training_on_a_pretrained_encoder_and_resuming(reach_data, pretrain_chec
     a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
     b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")["model"]
     assert full["steps"] == 8 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_latent_projection_keeps_the_top_components_and_round_trips():
+    from worldmodel.latents import LatentProjection
+
+    g = torch.Generator().manual_seed(0)
+    # 500 latents [2, 8] living in a 3-dim subspace plus small noise
+    basis = torch.linalg.qr(torch.randn(16, 3, generator=g))[0]
+    coeffs = torch.randn(500, 3, generator=g) * torch.tensor([5.0, 3.0, 1.0])
+    z = (coeffs @ basis.T + 0.01 * torch.randn(500, 16, generator=g)).reshape(500, 2, 8) + 2.0
+    proj = LatentProjection(tokens=2, dim=8, k=3)
+    kept = proj.fit(z)
+    assert kept > 0.99
+    c = proj.project(z)
+    assert c.shape == (500, 1, 3) and abs(float(c.std()) - 1.0) < 0.05
+    assert torch.allclose(proj.reconstruct(c), z, atol=0.05)            # in-subspace round trip
+    assert torch.allclose(proj.project(proj.reconstruct(c)), c, atol=1e-4)
+    with pytest.raises(ValueError, match="more than 3 training frames"):
+        LatentProjection(2, 8, 3).fit(z[:3])
