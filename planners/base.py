@@ -107,6 +107,23 @@ class Planner(abc.ABC):
     def clamp(self, actions: torch.Tensor) -> torch.Tensor:
         return actions.clamp(self.cfg.action_low, self.cfg.action_high)
 
+    def sample_around(self, mean: torch.Tensor, std: torch.Tensor | float,
+                      samples: int) -> torch.Tensor:
+        """``samples`` candidates ``[N, H, A]`` within the bounds: ``mean`` itself, then
+        ``mean + std * noise`` from the planner's generator."""
+        noise = self.randn(samples - 1, *mean.shape, device=mean.device)
+        return self.clamp(torch.cat([mean[None], mean + std * noise]))
+
+    def finish(self, best: "BestSoFar", history: list[float], model: WorldModel, start: Latent,
+               goal: Latent, final: torch.Tensor) -> PlanResult:
+        """Score the search's final sequences ``final [N, H, A]`` too (the last entry of
+        ``history`` becomes the best cost including them), remember the best plan, return it."""
+        with torch.no_grad():
+            history[-1] = best.update(final, self.evaluate(model, start, goal, final))
+        assert best.actions is not None
+        self.remember(best.actions)
+        return PlanResult(actions=best.actions, cost=best.cost, costs=history)
+
     def evaluate(self, model: WorldModel, start: Latent, goal: Latent,
                  actions: torch.Tensor) -> torch.Tensor:
         """Predicted cost ``[N]`` of candidate sequences ``actions [N, H, A]``."""

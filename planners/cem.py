@@ -70,8 +70,7 @@ class CEM(Planner):
         best, history = BestSoFar(), []
         with torch.no_grad():
             for _ in range(cfg.iterations):
-                noise = self.randn(cfg.samples - 1, *mean.shape, device=device)
-                candidates = self.clamp(torch.cat([mean[None], mean + std * noise]))
+                candidates = self.sample_around(mean, std, cfg.samples)
                 costs = self.evaluate(model, start, goal, candidates)
                 history.append(best.update(candidates, costs))
                 safe = torch.nan_to_num(costs, nan=float("inf"))
@@ -79,7 +78,4 @@ class CEM(Planner):
                 elite_std = elite.std(0, unbiased=False)
                 mean = cfg.momentum * mean + (1 - cfg.momentum) * elite.mean(0)
                 std = (cfg.momentum * std + (1 - cfg.momentum) * elite_std).clamp_min(min_std)
-            history[-1] = best.update(mean[None], self.evaluate(model, start, goal, mean[None]))
-        assert best.actions is not None
-        self.remember(best.actions)
-        return PlanResult(actions=best.actions, cost=best.cost, costs=history)
+        return self.finish(best, history, model, start, goal, mean[None])

@@ -71,8 +71,4 @@ class GradientPlanner(Planner):
             optimizer.step()
             with torch.no_grad():
                 actions.copy_(self.clamp(actions))
-        with torch.no_grad():
-            history[-1] = best.update(actions, self.evaluate(model, start, goal, actions))
-        assert best.actions is not None
-        self.remember(best.actions)
-        return PlanResult(actions=best.actions, cost=best.cost, costs=history)
+        return self.finish(best, history, model, start, goal, actions.detach())

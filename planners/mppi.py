@@ -81,14 +81,10 @@ class MPPI(Planner):
         best, history = BestSoFar(), []
         with torch.no_grad():
             for _ in range(cfg.iterations):
-                noise = self.randn(cfg.samples - 1, *mean.shape, device=device)
-                candidates = self.clamp(torch.cat([mean[None], mean + std * noise]))
+                candidates = self.sample_around(mean, std, cfg.samples)
                 costs = self.evaluate(model, start, goal, candidates)
                 history.append(best.update(candidates, costs))
                 weights = mppi_weights(costs, cfg.temperature)
                 mean = (weights[:, None, None] * candidates).sum(0)
                 std *= cfg.std_decay
-            history[-1] = best.update(mean[None], self.evaluate(model, start, goal, mean[None]))
-        assert best.actions is not None
-        self.remember(best.actions)
-        return PlanResult(actions=best.actions, cost=best.cost, costs=history)
+        return self.finish(best, history, model, start, goal, mean[None])

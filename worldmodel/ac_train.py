@@ -137,6 +137,18 @@ def build_encoder(cfg: ACTrainConfig, image_size: int) -> tuple[FrozenEncoder, d
     return FrozenEncoder(vit, pool=cfg.pool), source
 
 
+def predictor_config(cfg: ACTrainConfig, encoder: FrozenEncoder, env_action_dim: int,
+                     proprio_dim: int) -> ACPredictorConfig:
+    """The predictor's shape for a run: ``cfg.predictor`` over the defaults, with the latent
+    width/tokens of the encoder (or projection) and the action chunk / proprio sizes."""
+    k = cfg.projection
+    return ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
+                                "latent_dim": k or encoder.dim,
+                                "latent_tokens": 1 if k else encoder.num_tokens,
+                                "action_dim": env_action_dim * cfg.stride,
+                                "proprio_dim": proprio_dim if cfg.use_proprio else 0})
+
+
 def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     """Train (or resume) the action-conditioned predictor; returns the training summary."""
     store = EpisodeStore(cfg.data_dir)
@@ -153,11 +165,7 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
                              f"{len(train_eps)} training episodes")
         train_eps = train_eps[: cfg.episodes]
     k = cfg.projection
-    pred_cfg = ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
-                                    "latent_dim": k or encoder.dim,
-                                    "latent_tokens": 1 if k else encoder.num_tokens,
-                                    "action_dim": meta.action_dim * cfg.stride,
-                                    "proprio_dim": meta.proprio_dim if cfg.use_proprio else 0})
+    pred_cfg = predictor_config(cfg, encoder, meta.action_dim, meta.proprio_dim)
     torch.manual_seed(cfg.train.seed)
     net = ACWorldModelNet(encoder, pred_cfg, cfg.rollout_steps, cfg.rollout_weight,
                           cfg.proprio_weight, projection=k)

@@ -28,32 +28,22 @@ def default_model(overrides: list[str], device: str):
     """The default world model architecture with random weights (no training needed)."""
     from omegaconf import OmegaConf
 
+    from envs.registry import task_class
     from worldmodel.ac_model import ACWorldModelNet
-    from worldmodel.ac_train import ACTrainConfig
+    from worldmodel.ac_train import ACTrainConfig, build_encoder, predictor_config
     from worldmodel.cli import compose
     from worldmodel.config import from_config
-    from worldmodel.latents import FrozenEncoder
-    from worldmodel.models import VideoViT, vit_config
-    from worldmodel.models.ac_predictor import ACPredictorConfig
     from worldmodel.world_model import VJEPAWorldModel
 
     cfg = compose("train", overrides)
-    tcfg = from_config(ACTrainConfig, OmegaConf.to_container(cfg.model, resolve=True))
-    env = cfg.env
-    arch = dict(tcfg.random_encoder)
-    vit = VideoViT(vit_config(arch.pop("size", "tiny"), image_size=env.image_size, num_frames=2,
-                              **arch))
-    encoder = FrozenEncoder(vit, tcfg.pool)
-    from envs.registry import task_class
-    task = task_class(env.name)
-    k = tcfg.projection
-    pred = ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **tcfg.predictor,
-                                "latent_dim": k or encoder.dim,
-                                "latent_tokens": 1 if k else encoder.num_tokens,
-                                "action_dim": task.action_dim * cfg.stride,
-                                "proprio_dim": task.proprio_dim if tcfg.use_proprio else 0})
-    net = ACWorldModelNet(encoder, pred, projection=k)
-    return VJEPAWorldModel(net, {"task": env.name}, device), task
+    tcfg = from_config(ACTrainConfig, {**OmegaConf.to_container(cfg.model, resolve=True),
+                                       "stride": cfg.stride, "encoder": "random"})
+    task = task_class(cfg.env.name)
+    encoder, _ = build_encoder(tcfg, cfg.env.image_size)
+    net = ACWorldModelNet(encoder, predictor_config(tcfg, encoder, task.action_dim,
+                                                    task.proprio_dim),
+                          projection=tcfg.projection)
+    return VJEPAWorldModel(net, {"task": cfg.env.name}, device), task
 
 
 def peak_rss_mb() -> float:
