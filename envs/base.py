@@ -78,6 +78,14 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     def goal_metrics(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, Any]:
         """``{"distance": float, "success": bool, ...}`` between two simulator states."""
 
+    def sample_long_pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A start/goal state pair far apart for this task (long-horizon evaluation sets).
+
+        Tasks that define "far" override this; the default refuses, so a long-horizon evaluation
+        of a task without one fails loudly instead of silently drawing ordinary pairs."""
+        raise NotImplementedError(f"{type(self).__name__} has no long-horizon start/goal sampler "
+                                  f"(pairs=long is available for pointmaze and push)")
+
     def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """What a frozen-feature probe regresses from frames: ``([N, K] targets, K names)``
         computed from simulator states ``[N, S]``. Default: the positions ``qpos``. Angles are

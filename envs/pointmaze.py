@@ -188,6 +188,7 @@ class PointMazeEnv(MujocoGoalEnv):
     action_dim = 2
     proprio_dim = 4
     success_threshold = 0.5
+    long_min_cells = 5    # path length (cells) of a long-horizon start/goal pair (U-maze: arm to arm)
 
     def __init__(self, image_size: int = 64, action_repeat: int = 1, layout: str = "umaze",
                  **kwargs):
@@ -237,6 +238,19 @@ class PointMazeEnv(MujocoGoalEnv):
         row, col = self.free_cells[int(rng.integers(len(self.free_cells)))]
         margin = CELL / 2 - BALL_RADIUS
         return self.state_at(row, col, rng.uniform(-margin, margin, size=2))
+
+    def sample_long_pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Start and goal cells at least ``long_min_cells`` apart along the corridors (in the
+        U-maze: the two arms, around the bend; the straight line between them crosses a wall)."""
+        far = [(a, b) for a in self.free_cells for b in self.free_cells
+               if maze_distance(self.grid, a, b) >= self.long_min_cells]
+        if not far:
+            raise ValueError(f"maze {self.layout!r} has no two cells {self.long_min_cells} "
+                             f"apart along the corridors")
+        (start, goal) = far[int(rng.integers(len(far)))]
+        margin = CELL / 2 - BALL_RADIUS
+        return (self.state_at(*start, rng.uniform(-margin, margin, size=2)),
+                self.state_at(*goal, rng.uniform(-margin, margin, size=2)))
 
     def _apply_action(self, action: np.ndarray) -> None:
         self.data.ctrl[:] = MAX_SPEED * action

@@ -187,6 +187,7 @@ class PushEnv(MujocoGoalEnv):
     action_dim = 2
     proprio_dim = 4
     success_threshold = POS_THRESHOLD
+    long_push = 0.5       # block displacement (table widths) of a long-horizon start/goal pair
 
     def __init__(self, image_size: int = 64, action_repeat: int = 1, **kwargs):
         super().__init__(_XML, image_size=image_size, action_repeat=action_repeat, camera="top",
@@ -206,6 +207,16 @@ class PushEnv(MujocoGoalEnv):
         else:  # pragma: no cover - the free area is far larger than the block
             raise RuntimeError("could not place the pusher clear of the block")
         return np.concatenate([pusher, block, np.zeros(5)])
+
+    def sample_long_pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A start and a goal whose block positions are at least ``long_push`` of the table width
+        apart (orientations drawn independently), so reaching the goal takes a long push."""
+        start = self.sample_state(rng)
+        for _ in range(1000):
+            goal = self.sample_state(rng)
+            if np.linalg.norm(goal[2:4] - start[2:4]) >= self.long_push * TABLE:
+                return start, goal
+        raise RuntimeError("could not draw a goal far enough from the start")  # pragma: no cover
 
     def _after_set_state(self) -> None:
         self.data.ctrl[:] = self.data.qpos[:2]

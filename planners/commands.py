@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from envs.registry import make_env_from_config, split_name
-from planners.evaluate import EvalConfig, evaluate, held_out_pairs
+from planners.evaluate import EvalConfig, evaluate, pairs_for
 from planners.mpc import env_action_dim
 from planners.report import write_report
 from worldmodel.config import from_config
@@ -75,7 +75,7 @@ def plan_command(cfg: DictConfig | dict, command: str | None = None) -> dict[str
         from planners.registry import make_planner
 
         planner = make_planner(planner_name, **planner_kwargs)
-        pairs = held_out_pairs(env, eval_cfg.episodes, eval_cfg.seed, eval_cfg.stream)
+        pairs = pairs_for(env, eval_cfg)
         result = evaluate(env, model, planner, eval_cfg, pairs, desc=planner_name)
         reference = None
         if raw.get("reference", True):

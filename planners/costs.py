@@ -22,11 +22,14 @@ class CostConfig:
         reduce: ``final`` scores the last predicted step only; ``sum`` averages over all steps.
         proprio_weight: weight of an L1 term on predicted vs goal proprioception, used only when
             both are known (the goal's proprio is usually not given).
+        path_weight: with ``reduce="final"``, add this times the mean distance over all steps
+            (prefers, among sequences that end equally well, those that get there sooner).
     """
 
     metric: str = "l1"
     reduce: str = "final"
     proprio_weight: float = 0.0
+    path_weight: float = 0.0
 
     def __post_init__(self):
         if self.metric not in METRICS:
@@ -35,6 +38,8 @@ class CostConfig:
             raise ValueError(f"cost reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
         if self.proprio_weight < 0:
             raise ValueError(f"proprio_weight must be >= 0, got {self.proprio_weight}")
+        if self.path_weight < 0:
+            raise ValueError(f"path_weight must be >= 0, got {self.path_weight}")
 
 
 def distance(a: torch.Tensor, b: torch.Tensor, metric: str = "l1", dims: int = 1) -> torch.Tensor:
@@ -57,9 +62,12 @@ def latent_cost(pred: Latent, goal: Latent, cfg: CostConfig | None = None) -> to
     if pred.z.ndim != goal.z.ndim + 1 or pred.z.shape[2:] != goal.z.shape[1:]:
         raise ValueError(f"rollout latents {tuple(pred.z.shape)} do not match the goal latent "
                          f"{tuple(goal.z.shape)}: expected [N, H, *goal.shape[1:]]")
-    z = pred.z if cfg.reduce == "sum" else pred.z[:, -1:]
-    per_step = distance(z, goal.z[:, None], cfg.metric, dims=goal.z.ndim - 1)  # [N, H']
-    cost = per_step.mean(1)
+    every_step = cfg.reduce == "sum" or cfg.path_weight > 0
+    z = pred.z if every_step else pred.z[:, -1:]      # score only what the cost reads
+    per_step = distance(z, goal.z[:, None], cfg.metric, dims=goal.z.ndim - 1)  # [N, H or 1]
+    cost = per_step.mean(1) if cfg.reduce == "sum" else per_step[:, -1]
+    if cfg.path_weight > 0 and cfg.reduce == "final":
+        cost = cost + cfg.path_weight * per_step.mean(1)
     if cfg.proprio_weight > 0 and pred.proprio is not None and goal.proprio is not None:
         p = pred.proprio if cfg.reduce == "sum" else pred.proprio[:, -1:]
         cost = cost + cfg.proprio_weight * (p - goal.proprio[:, None]).abs().mean(-1).mean(1)

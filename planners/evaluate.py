@@ -18,6 +18,9 @@ from planners.mpc import EpisodeRecord, MPCConfig, run_episode
 from planners.protocol import WorldModel
 
 
+PAIR_SETS = ("default", "long")
+
+
 @dataclasses.dataclass
 class EvalConfig:
     """Settings of an evaluation.
@@ -25,7 +28,9 @@ class EvalConfig:
     Attributes:
         episodes: held-out start/goal pairs, one episode each.
         seed: base seed of the pairs (with ``stream``) and of the planner.
-        stream: seed stream of the pairs (``eval``; ``eval_long`` for long-horizon sets).
+        stream: seed stream of the pairs (``eval``; ``pairs=long`` switches it to ``eval_long``).
+        pairs: ``default`` (start and goal drawn like the training episodes') or ``long``
+            (start and goal far apart: the task's ``sample_long_pair``; PointMaze, Push).
         steps / replan_every: the MPC budget and replanning rate (see :class:`MPCConfig`).
         videos: episodes whose records are kept for MP4s (the first ones).
         progress: show a progress bar.
@@ -34,6 +39,7 @@ class EvalConfig:
     episodes: int = 50
     seed: int = 0
     stream: str = "eval"
+    pairs: str = "default"
     steps: int = 20
     replan_every: int = 1
     videos: int = 4
@@ -45,6 +51,10 @@ class EvalConfig:
             raise ValueError(f"episodes must be a positive integer, got {self.episodes!r}")
         if self.videos < 0:
             raise ValueError(f"videos must be >= 0, got {self.videos}")
+        if self.pairs not in PAIR_SETS:
+            raise ValueError(f"pairs must be one of {PAIR_SETS}, got {self.pairs!r}")
+        if self.pairs == "long" and self.stream == "eval":
+            self.stream = "eval_long"
         self.mpc()  # validates steps / replan_every
 
     def mpc(self) -> MPCConfig:
@@ -60,18 +70,30 @@ class EpisodePair:
     goal_state: np.ndarray
 
 
-def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval") -> list[EpisodePair]:
+def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval",
+                   long: bool = False) -> list[EpisodePair]:
     """``n`` start/goal pairs, episode ``i`` drawn from ``episode_seed(seed, i, stream)``.
 
     Uses ``env.reset(seed=...)`` exactly as collection does, so the ``collect`` stream reproduces
     the training episodes' starts and goals and the ``eval`` stream gives pairs disjoint from them.
+    With ``long``, the pair comes from the task's ``sample_long_pair`` (start and goal far apart)
+    with a generator seeded the same way.
     """
     pairs = []
     for i in range(n):
         s = episode_seed(seed, i, stream)
-        env.reset(seed=s)
+        if long:
+            start, goal = env.unwrapped.sample_long_pair(np.random.default_rng(s))
+            env.reset(seed=s, options={"start_state": start, "goal_state": goal})
+        else:
+            env.reset(seed=s)
         pairs.append(EpisodePair(s, env.get_state().copy(), np.array(env.goal_state, np.float64)))
     return pairs
+
+
+def pairs_for(env, cfg: EvalConfig) -> list[EpisodePair]:
+    """The held-out pairs an :class:`EvalConfig` names."""
+    return held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream, long=cfg.pairs == "long")
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -124,7 +146,7 @@ def evaluate(env, model: WorldModel, planner: Planner, cfg: EvalConfig,
     The records of the first ``cfg.videos`` episodes are kept under ``"records"`` (not JSON; the
     report turns them into videos and drops them).
     """
-    pairs = pairs if pairs is not None else held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream)
+    pairs = pairs if pairs is not None else pairs_for(env, cfg)
     mpc = cfg.mpc()
     records = []
     for pair in tqdm(pairs, desc=desc, unit="ep", disable=not cfg.progress):

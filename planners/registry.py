@@ -9,6 +9,7 @@ from planners.base import Planner, PlannerConfig
 from planners.cem import CEM, CEMConfig
 from planners.costs import CostConfig
 from planners.gradient import GradientConfig, GradientPlanner
+from planners.hierarchical import HierarchicalPlanner, HierConfig
 from planners.mppi import MPPI, MPPIConfig
 from planners.random_actions import RandomActions
 
@@ -17,6 +18,7 @@ PLANNERS: dict[str, tuple[type[Planner], type[PlannerConfig]]] = {
     "mppi": (MPPI, MPPIConfig),
     "gradient": (GradientPlanner, GradientConfig),
     "random": (RandomActions, PlannerConfig),
+    "hier": (HierarchicalPlanner, HierConfig),
 }
 
 

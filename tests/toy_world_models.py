@@ -92,3 +92,40 @@ def box_optimum(model: LinearWorldModel, z0: torch.Tensor, goal: torch.Tensor, h
     for _ in range(steps):
         a = (a - step * (H @ a - M.T @ r)).clamp(low, high)
     return a.reshape(horizon, -1).float(), float((M @ a - r).square().mean())
+
+
+class WalledPointModel:
+    """A point in the plane, ``z' = z + step * a`` (``a`` in ``[-1, 1]^2``), with a wall on
+    ``x = 0`` for ``|y| < wall`` that stops any move crossing it there.
+
+    ``high`` is the same world one level up: one macro-action ``m`` is ``m`` held for ``k`` steps
+    (what a :class:`~worldmodel.world_model.HierWorldModel` exposes as ``model.high``).
+    """
+
+    def __init__(self, step: float = 0.1, wall: float = 0.4, k: int = 5, level: str = "low"):
+        self.step, self.wall, self.k = step, wall, k
+        self.action_dim, self.device = 2, torch.device("cpu")
+        if level == "low":
+            self.high = WalledPointModel(step, wall, k, level="high")
+
+    def encode(self, pixels, proprio=None) -> Latent:
+        return Latent(torch.as_tensor(pixels, dtype=torch.float32))
+
+    def move(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """One low-level step of states ``z [N, 2]`` under actions ``a [N, 2]``."""
+        new = z + self.step * a.clamp(-1, 1)
+        crosses = (torch.sign(new[:, 0]) != torch.sign(z[:, 0])) & \
+            ((new[:, 1].abs() < self.wall) | (z[:, 1].abs() < self.wall))
+        x = torch.where(crosses, torch.sign(z[:, 0]) * 1e-3, new[:, 0])
+        return torch.stack([x, new[:, 1]], 1)
+
+    def rollout(self, start: Latent, actions: torch.Tensor) -> Latent:
+        check_actions(actions, self.action_dim)
+        z = start.z.expand(actions.shape[0], -1)
+        repeat = self.k if hasattr(self, "high") is False else 1
+        states = []
+        for t in range(actions.shape[1]):
+            for _ in range(repeat):
+                z = self.move(z, actions[:, t])
+            states.append(z)
+        return Latent(torch.stack(states, 1))

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                       "train a pixel decoder of a world model's latents (videos only)"),
     "eval-rollout": ("worldmodel.eval_rollout:eval_rollout_command",
                      "held-out rollout error against horizon vs repeating the last latent"),
+    "bench": ("worldmodel.bench.suite:bench_command",
+              "benchmark suite: latent vs pixel world models (suite=quick|full)"),
     "demo": ("worldmodel.demo:demo_command", "run the end-to-end demo on the default task"),
 }
 

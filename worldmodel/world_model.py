@@ -24,8 +24,9 @@ from worldmodel.train.loop import resolve_device
 
 if TYPE_CHECKING:
     from worldmodel.decoder import LatentDecoder
+    from worldmodel.hier_model import HierarchicalNet
 
-__all__ = ["VJEPAWorldModel", "load_world_model"]
+__all__ = ["HierWorldModel", "VJEPAWorldModel", "load_world_model"]
 
 #: where ``load_world_model`` looks for a ``wm train-decoder`` checkpoint (in the model's folder)
 DECODER_PATH = Path("decoder") / "checkpoint.pt"
@@ -114,29 +115,74 @@ class VJEPAWorldModel:
         return Latent(self.net.to_token_space(c), p)
 
 
+class HierWorldModel(VJEPAWorldModel):
+    """A two-level world model (``wm train model=hier``): the low level is the world model itself
+    (any planner uses it as usual); ``high`` is the macro-action level, a world model whose
+    actions are ``m``-d macro-actions and whose one step is ``k`` low-level steps, predicting
+    latents in the same space (so its predictions are subgoals for the low level)."""
+
+    def __init__(self, net: HierarchicalNet, meta: dict[str, Any] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(net.low, meta, device)
+        self.high = VJEPAWorldModel(net.high, meta, device)
+        self.k = net.k
+        self.macro = net.macro.to(self.device).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def decode_macro(self, macro: torch.Tensor) -> torch.Tensor:
+        """Macro-actions ``[..., m]`` -> low-level action sequences ``[..., k, action_dim]``."""
+        from worldmodel.hier_model import split_chunks
+
+        return split_chunks(self.macro.decode(macro.to(self.device, torch.float32)), self.k)
+
+
+def _load_net(ckpt: dict[str, Any], build) -> Any:
+    net = build(ckpt["arch"])
+    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["model"].items()
+                         if k.startswith("net.")})
+    return net
+
+
 def load_world_model(path: str | Path, device: str = "auto", task: str | None = None,
                      attach: bool = True) -> VJEPAWorldModel:
     """Load a ``wm train`` checkpoint as a planner-ready world model.
 
-    With ``attach``, a ``wm train-decoder`` checkpoint at ``<checkpoint dir>/decoder/
-    checkpoint.pt`` is attached (``model.decode``); one that does not fit is skipped with a
-    warning (the decoder is for videos only). Raises ``CheckpointError`` for a checkpoint of
-    another kind or task.
+    The checkpoint's kind picks the class: an action-conditioned model gives a
+    :class:`VJEPAWorldModel`, a ``model=hier`` one a :class:`HierWorldModel`, a ``model=pixel``
+    one the pixel baseline. With ``attach``, a ``wm train-decoder`` checkpoint at
+    ``<checkpoint dir>/decoder/checkpoint.pt`` is attached (``model.decode``); one that does not
+    fit is skipped with a warning (the decoder is for videos only). Raises ``CheckpointError``
+    for a checkpoint of another kind or task.
     """
-    ckpt = load_checkpoint(path, kind=KIND)
+    from worldmodel.hier_model import KIND as HIER_KIND
+    from worldmodel.hier_model import build_from_hier_architecture
+    from worldmodel.pixel_model import KIND as PIXEL_KIND
+    from worldmodel.pixel_model import load_pixel_world_model
+
+    ckpt = load_checkpoint(path)
+    kinds = (KIND, HIER_KIND, PIXEL_KIND)
+    if ckpt.get("kind") not in kinds:
+        raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, not a world model "
+                              f"({', '.join(kinds)})")
     if task is not None and ckpt["meta"].get("task") != task:
         raise CheckpointError(f"{path} is a world model of task {ckpt['meta'].get('task')!r}, "
                               f"not {task!r}")
-    net: ACWorldModelNet = build_from_architecture(ckpt["arch"])
-    state = {k[len("net."):]: v for k, v in ckpt["model"].items() if k.startswith("net.")}
-    net.load_state_dict(state)
-    model = VJEPAWorldModel(net, ckpt["meta"], resolve_device(device))
+    if ckpt["kind"] == PIXEL_KIND:
+        return load_pixel_world_model(path, device=device, task=task)
+    device = resolve_device(device)
+    if ckpt["kind"] == HIER_KIND:
+        model: VJEPAWorldModel = HierWorldModel(_load_net(ckpt, build_from_hier_architecture),
+                                                ckpt["meta"], device)
+        low_arch = ckpt["arch"]["low"]
+    else:
+        model = VJEPAWorldModel(_load_net(ckpt, build_from_architecture), ckpt["meta"], device)
+        low_arch = ckpt["arch"]
     decoder_path = Path(path).parent / DECODER_PATH
     if attach and decoder_path.is_file():
         from worldmodel.decoder import load_decoder
 
         try:
-            model.attach_decoder(load_decoder(decoder_path, model.device, ckpt["arch"]))
+            model.attach_decoder(load_decoder(decoder_path, model.device, low_arch))
         except (CheckpointError, ValueError) as err:
             warnings.warn(f"not attaching the decoder {decoder_path}: {err}", stacklevel=2)
     return model

@@ -1,0 +1,1 @@
+"""The benchmark suite (``wm bench``): latent vs pixel world models under one protocol."""
