@@ -211,12 +211,11 @@ class PushEnv(MujocoGoalEnv):
     def sample_long_pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A start and a goal whose block positions are at least ``long_push`` of the table width
         apart (orientations drawn independently), so reaching the goal takes a long push."""
-        start = self.sample_state(rng)
-        for _ in range(1000):
-            goal = self.sample_state(rng)
+        for _ in range(10000):     # rejection on pairs: from a central start no goal is far
+            start, goal = self.sample_state(rng), self.sample_state(rng)
             if np.linalg.norm(goal[2:4] - start[2:4]) >= self.long_push * TABLE:
                 return start, goal
-        raise RuntimeError("could not draw a goal far enough from the start")  # pragma: no cover
+        raise RuntimeError("could not draw a start and goal far enough apart")  # pragma: no cover
 
     def _after_set_state(self) -> None:
         self.data.ctrl[:] = self.data.qpos[:2]

@@ -152,6 +152,34 @@ def test_held_out_pairs_reproducible_and_disjoint_from_collection(env, reach_dat
             assert np.abs(seen[:, :2] - state[:2]).max(1).min() > 1e-6
 
 
+def test_long_pairs_are_far_apart_and_reproducible():
+    from envs.pointmaze import PointMazeEnv, maze_distance
+    from envs.push import TABLE, PushEnv
+
+    maze = PointMazeEnv(image_size=32)
+    pairs = held_out_pairs(maze, 8, seed=1, stream="eval_long", long=True)
+    again = held_out_pairs(maze, 8, seed=1, stream="eval_long", long=True)
+    for pair, same in zip(pairs, again):
+        assert np.array_equal(pair.start_state, same.start_state)
+        start, goal = maze.cell_of(pair.start_state), maze.cell_of(pair.goal_state)
+        assert maze_distance(maze.grid, start, goal) >= 5      # arm to arm of the U
+        assert np.linalg.norm(pair.start_state[:2] - pair.goal_state[:2]) < 3.2  # through a wall
+    maze.close()
+    push = PushEnv(image_size=32)
+    for pair in held_out_pairs(push, 4, seed=1, stream="eval_long", long=True):
+        assert np.linalg.norm(pair.start_state[2:4] - pair.goal_state[2:4]) >= 0.5 * TABLE
+    push.close()
+    cfg = EvalConfig(episodes=2, pairs="long")
+    assert cfg.stream == "eval_long"
+    with pytest.raises(ValueError, match="pairs must be one of"):
+        EvalConfig(pairs="far")
+
+
+def test_tasks_without_far_pairs_refuse_long_pairs(env):
+    with pytest.raises(NotImplementedError, match="no long-horizon"):
+        held_out_pairs(env, 1, long=True)
+
+
 def test_wilson_interval():
     assert wilson_interval(0, 0) == (0.0, 1.0)
     low, high = wilson_interval(0, 10)

@@ -79,6 +79,10 @@ def test_cost_reduce_sum_averages_all_steps_final_takes_the_last():
     summed = latent_cost(pred, goal, CostConfig("l1", "sum"))
     assert final.tolist() == pytest.approx([3.0, 0.0])
     assert summed.tolist() == pytest.approx([2.0, 1.0])
+    shaped = latent_cost(pred, goal, CostConfig("l1", "final", path_weight=0.5))
+    assert shaped.tolist() == pytest.approx([3.0 + 0.5 * 2.0, 0.0 + 0.5 * 1.0])
+    with pytest.raises(ValueError, match="path_weight"):
+        CostConfig(path_weight=-1.0)
 
 
 def test_cost_proprio_term_needs_both_proprios():
