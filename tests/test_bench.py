@@ -76,3 +76,17 @@ def test_bench_rerun_reuses_finished_stages(toy_bench, capsys):
     for stage in ("collecting", "pretraining", ": training ", "planning with", "probe of"):
         assert stage not in printed
     assert again["rows"] == results["rows"]
+
+
+def test_pixel_probe_tokens_know_their_grid_cell():
+    import torch
+
+    from worldmodel.bench.encoders import PixelModelEncoder
+    from worldmodel.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
+
+    predictor = PixelPredictor(PixelPredictorConfig(image_size=32, action_dim=2))
+    tokens = PixelModelEncoder(predictor, position_dim=12).encode_frames(
+        torch.zeros(2, 1, 3, 32, 32))
+    assert tokens.shape[:2] == (2, 16)                   # a 4 x 4 feature map
+    codes = tokens[0, :, -12:]
+    assert torch.cdist(codes, codes).add(torch.eye(16)).min() > 0.1  # every cell distinct
