@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from einops import rearrange
 from torch import nn
 from torch.utils.data import Dataset
 
 from worldmodel.ac_model import KIND, ACWorldModelNet, architecture
-from worldmodel.data.dataset import split_episodes
-from worldmodel.data.storage import DatasetError, EpisodeStore
+from worldmodel.data.dataset import action_chunks, clip_starts, training_episodes
+from worldmodel.data.storage import EpisodeStore
 from worldmodel.latents import FrozenEncoder, cached_latents
 from worldmodel.models import VideoViT, count_parameters, vit_config
 from worldmodel.models.ac_predictor import ACPredictorConfig
@@ -79,18 +78,10 @@ class LatentClipDataset(Dataset):
         if num_frames < 2:
             raise ValueError(f"num_frames must be >= 2 (a clip needs a transition), "
                              f"got {num_frames}")
-        span = (num_frames - 1) * stride
-        if span > store.meta.steps:
-            raise DatasetError(f"clips of {num_frames} frames at stride {stride} span {span} "
-                               f"steps, longer than the {store.meta.steps}-step episodes of "
-                               f"{store.data_dir}")
+        self.index = clip_starts(store, episodes, num_frames, stride)
         self.latents, self.n, self.stride = latents, num_frames, stride
         self.actions = {int(e): np.array(store[int(e)]["actions"]) for e in episodes}
         self.proprio = {int(e): np.array(store[int(e)]["proprio"]) for e in episodes}
-        starts = np.arange(store.meta.steps - span + 1)
-        self.index = [(int(e), int(t)) for e in episodes for t in starts]
-        if not self.index:
-            raise DatasetError(f"no training clips in {store.data_dir}")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -99,16 +90,17 @@ class LatentClipDataset(Dataset):
         e, t = self.index[i]
         s, n = self.stride, self.n
         frames = slice(t, t + (n - 1) * s + 1, s)
-        actions = self.actions[e][t: t + (n - 1) * s]
         return {"z": self.latents[e, frames].float(),
-                "actions": torch.from_numpy(rearrange(actions, "(n s) a -> n (s a)", s=s)),
+                "actions": action_chunks(self.actions[e], t, n, s),
                 "proprio": torch.from_numpy(self.proprio[e][frames])}
 
 
 class ACObjective(nn.Module):
-    """The training objective for the Trainer: a batch of latent clips in, loss out."""
+    """The training objective for the Trainer: a batch of latent clips in, ``net.losses(z,
+    actions, proprio)`` out (the action-conditioned model, or the hierarchical one's high
+    level)."""
 
-    def __init__(self, net: ACWorldModelNet):
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
@@ -158,12 +150,7 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     latents = cached_latents(encoder, store, Path(cfg.out) / "cache" if cfg.cache else None,
                              device=device, progress=cfg.progress)
     encoder.cpu()
-    train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, 0)
-    if cfg.episodes:
-        if cfg.episodes > len(train_eps):
-            raise ValueError(f"episodes={cfg.episodes} but the dataset has only "
-                             f"{len(train_eps)} training episodes")
-        train_eps = train_eps[: cfg.episodes]
+    train_eps, val_eps = training_episodes(len(store), cfg.val_fraction, cfg.episodes)
     k = cfg.projection
     pred_cfg = predictor_config(cfg, encoder, meta.action_dim, meta.proprio_dim)
     torch.manual_seed(cfg.train.seed)

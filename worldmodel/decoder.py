@@ -30,7 +30,7 @@ from worldmodel.data.dataset import split_episodes
 from worldmodel.data.storage import EpisodeStore
 from worldmodel.latents import cached_latents
 from worldmodel.train import TrainConfig, Trainer
-from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
 
 __all__ = ["KIND", "DecoderConfig", "LatentDecoder", "decoder_command", "load_decoder",
@@ -209,8 +209,7 @@ def load_decoder(path: str | Path, device: str | torch.device = "cpu",
     want = None if world_model_arch is None else {"world_model": world_model_arch}
     ckpt = load_checkpoint(path, kind=KIND, arch=want)
     decoder = LatentDecoder(**ckpt["arch"]["decoder"])
-    state = {k[len("decoder."):]: v for k, v in ckpt["model"].items()
-             if k.startswith("decoder.")}
+    state = submodule_state(ckpt, "decoder")
     try:
         decoder.load_state_dict(state)
     except RuntimeError as err:

@@ -9,7 +9,6 @@ are reused on a second run unless ``force=true``.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from envs.collect import CollectConfig, collect
 from worldmodel.cli import compose
 from worldmodel.data.storage import list_episodes
+from worldmodel.train.loop import is_trained
 
 
 def _stage(n: int, total: int, name: str, done: bool, what: str) -> bool:
@@ -49,7 +49,7 @@ def demo_command(cfg: DictConfig) -> Path:
                               episodes=cfg.episodes, steps=cfg.steps, out=str(data_dir),
                               seed=cfg.seed, workers=cfg.workers, preview=4))
 
-    if not _stage(2, total, "pretrain", _trained(pre_dir, cfg.pretrain_steps),
+    if not _stage(2, total, "pretrain", is_trained(pre_dir, cfg.pretrain_steps),
                   f"V-JEPA on the frames, {cfg.pretrain_steps} steps"):
         pretrain_command(compose("pretrain", [f"env={env_name}", f"data_dir={data_dir}",
                                               f"out={pre_dir}",
@@ -57,7 +57,7 @@ def demo_command(cfg: DictConfig) -> Path:
                                               f"train.seed={cfg.seed}",
                                               *cfg.pretrain_overrides]))
 
-    if not _stage(3, total, "train", _trained(wm_dir, cfg.train_steps),
+    if not _stage(3, total, "train", is_trained(wm_dir, cfg.train_steps),
                   f"action-conditioned predictor on the frozen encoder, {cfg.train_steps} steps"):
         train_command(compose("train", [f"env={env_name}", f"data_dir={data_dir}",
                                         f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
@@ -89,8 +89,3 @@ def demo_command(cfg: DictConfig) -> Path:
           f"encoder: {pre_dir / 'checkpoint.pt'}\nworld model: {wm_dir / 'checkpoint.pt'}\n"
           f"planning: {demo_results}, {plan_dir / 'summary.md'}, videos in {plan_dir / 'videos'}")
     return out
-
-
-def _trained(run_dir: Path, steps: int) -> bool:
-    summary = run_dir / "train_summary.json"
-    return summary.is_file() and json.loads(summary.read_text())["steps"] >= steps

@@ -12,19 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from worldmodel.ac_model import KIND as LOW_KIND
 from worldmodel.ac_model import ACWorldModelNet, build_from_architecture
-from worldmodel.ac_train import LatentClipDataset
-from worldmodel.data.dataset import split_episodes
+from worldmodel.ac_train import ACObjective, LatentClipDataset
+from worldmodel.data.dataset import training_episodes
 from worldmodel.data.storage import DatasetError, EpisodeStore
 from worldmodel.hier_model import KIND, HierarchicalNet, architecture
 from worldmodel.latents import cached_latents
 from worldmodel.models import count_parameters
 from worldmodel.models.ac_predictor import ACPredictorConfig
 from worldmodel.train import TrainConfig, Trainer
-from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
 
 
@@ -63,17 +62,6 @@ class HierTrainConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
-class HierObjective(nn.Module):
-    """The training objective for the Trainer: a batch of high-level clips in, loss out."""
-
-    def __init__(self, net: HierarchicalNet):
-        super().__init__()
-        self.net = net
-
-    def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator):
-        return self.net.losses(batch["z"], batch["actions"], batch["proprio"])
-
-
 def load_low_level(path: str | Path) -> tuple[ACWorldModelNet, dict[str, Any]]:
     """The low-level network and meta of a ``wm train`` checkpoint (clear errors otherwise)."""
     if not Path(path).is_file():
@@ -85,8 +73,7 @@ def load_low_level(path: str | Path) -> tuple[ACWorldModelNet, dict[str, Any]]:
                               f"model builds on an action-conditioned world model "
                               f"({LOW_KIND!r}, from `wm train`)")
     net = build_from_architecture(ckpt["arch"])
-    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["model"].items()
-                         if k.startswith("net.")})
+    net.load_state_dict(submodule_state(ckpt, "net"))
     return net, ckpt["meta"]
 
 
@@ -118,12 +105,7 @@ def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
                              progress=cfg.progress)
     low.encoder.cpu()
     latents = low.to_model_space(latents.float())
-    train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, 0)
-    if cfg.episodes:
-        if cfg.episodes > len(train_eps):
-            raise ValueError(f"episodes={cfg.episodes} but the dataset has only "
-                             f"{len(train_eps)} training episodes")
-        train_eps = train_eps[: cfg.episodes]
+    train_eps, val_eps = training_episodes(len(store), cfg.val_fraction, cfg.episodes)
     stride = cfg.k * low_stride
     data = LatentClipDataset(latents, store, train_eps, cfg.num_frames, stride)
     val = LatentClipDataset(latents, store, val_eps, cfg.num_frames, stride) \
@@ -139,7 +121,7 @@ def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
                 "train_episodes": len(train_eps), "low_level": str(cfg.world_model),
                 "encoder": low_meta.get("encoder"),
                 "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"}}
-    trainer = Trainer(HierObjective(net), data, dataclasses.replace(cfg.train, out=cfg.out),
+    trainer = Trainer(ACObjective(net), data, dataclasses.replace(cfg.train, out=cfg.out),
                       kind=KIND, arch=architecture(net), meta=run_meta, val_dataset=val)
     if trainer.dist.is_main:
         trained = count_parameters(net, trainable_only=True)

@@ -27,7 +27,7 @@ from torch import nn
 
 from planners.protocol import Latent, check_actions
 from worldmodel.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
-from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
 
 __all__ = [
@@ -171,6 +171,5 @@ def load_pixel_world_model(path: str | Path, device: str = "auto",
         raise CheckpointError(f"{path} is a pixel world model of task "
                               f"{ckpt['meta'].get('task')!r}, not {task!r}")
     net = build_from_architecture(ckpt["arch"])
-    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["model"].items()
-                         if k.startswith("net.")})
+    net.load_state_dict(submodule_state(ckpt, "net"))
     return PixelWorldModel(net, ckpt["meta"], resolve_device(device))

@@ -18,8 +18,8 @@ from einops import rearrange
 from torch import nn
 from torch.utils.data import Dataset
 
-from worldmodel.data.dataset import split_episodes
-from worldmodel.data.storage import DatasetError, EpisodeStore
+from worldmodel.data.dataset import action_chunks, clip_starts, training_episodes
+from worldmodel.data.storage import EpisodeStore
 from worldmodel.models import count_parameters
 from worldmodel.models.pixel_predictor import PixelPredictorConfig
 from worldmodel.pixel_model import KIND, PixelWorldModelNet, architecture
@@ -70,17 +70,9 @@ class FrameClipDataset(Dataset):
                              f"got {num_frames}")
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
-        span = (num_frames - 1) * stride
-        if span > store.meta.steps:
-            raise DatasetError(f"clips of {num_frames} frames at stride {stride} span {span} "
-                               f"steps, longer than the {store.meta.steps}-step episodes of "
-                               f"{store.data_dir}")
+        self.index = clip_starts(store, episodes, num_frames, stride)
         self.data_dir, self.n, self.stride = store.data_dir, num_frames, stride
         self.actions = {int(e): np.array(store[int(e)]["actions"]) for e in episodes}
-        starts = np.arange(store.meta.steps - span + 1)
-        self.index = [(int(e), int(t)) for e in episodes for t in starts]
-        if not self.index:
-            raise DatasetError(f"no training clips in {store.data_dir}")
         self._store: EpisodeStore | None = None  # opened lazily (memory maps do not pickle)
 
     def __len__(self) -> int:
@@ -95,10 +87,9 @@ class FrameClipDataset(Dataset):
         e, t = self.index[i]
         s, n = self.stride, self.n
         pixels = self._store[e]["pixels"][t: t + (n - 1) * s + 1: s]
-        actions = self.actions[e][t: t + (n - 1) * s]
         return {"frames": torch.from_numpy(np.ascontiguousarray(
                     rearrange(pixels, "n h w c -> n c h w"))),
-                "actions": torch.from_numpy(rearrange(actions, "(n s) a -> n (s a)", s=s))}
+                "actions": action_chunks(self.actions[e], t, n, s)}
 
 
 class PixelObjective(nn.Module):
@@ -116,12 +107,7 @@ def train_pixel_model(cfg: PixelTrainConfig) -> dict[str, Any]:
     """Train (or resume) the pixel world model; returns the training summary."""
     store = EpisodeStore(cfg.data_dir)
     meta = store.meta
-    train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, 0)
-    if cfg.episodes:
-        if cfg.episodes > len(train_eps):
-            raise ValueError(f"episodes={cfg.episodes} but the dataset has only "
-                             f"{len(train_eps)} training episodes")
-        train_eps = train_eps[: cfg.episodes]
+    train_eps, val_eps = training_episodes(len(store), cfg.val_fraction, cfg.episodes)
     data = FrameClipDataset(store, train_eps, cfg.num_frames, cfg.stride)
     val = FrameClipDataset(store, val_eps, cfg.num_frames, cfg.stride) if len(val_eps) else None
     torch.manual_seed(cfg.train.seed)

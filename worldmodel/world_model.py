@@ -19,7 +19,7 @@ import torch
 
 from planners.protocol import Latent, check_actions
 from worldmodel.ac_model import KIND, ACWorldModelNet, build_from_architecture
-from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
 
 if TYPE_CHECKING:
@@ -138,8 +138,7 @@ class HierWorldModel(VJEPAWorldModel):
 
 def _load_net(ckpt: dict[str, Any], build) -> Any:
     net = build(ckpt["arch"])
-    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["model"].items()
-                         if k.startswith("net.")})
+    net.load_state_dict(submodule_state(ckpt, "net"))
     return net
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from worldmodel.data.storage import list_episodes, write_json_atomic
+from worldmodel.train.loop import is_trained
 
 #: model rows trained on every task: name -> (``wm train`` overrides, label)
 MODELS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
@@ -111,7 +112,7 @@ class Bench:
         from worldmodel.commands import pretrain_command
 
         out = self.out / "pretrain"
-        if not _trained(out, self.cfg.pretrain_steps):
+        if not is_trained(out, self.cfg.pretrain_steps):
             self._log(f"V-JEPA pretraining on the frames of {len(data_dirs)} task(s), "
                       f"{self.cfg.pretrain_steps} steps")
             extra = "[" + ",".join(str(d) for d in data_dirs[1:]) + "]"
@@ -130,7 +131,7 @@ class Bench:
 
         tag = name if fraction == 1.0 else f"{name}@{fraction:g}"
         out = self.out / task / "models" / tag
-        if not _trained(out, steps):
+        if not is_trained(out, steps):
             episodes = 0 if fraction == 1.0 else max(1, round(fraction * self._train_eps(data)))
             self._log(f"{task}: training {tag} ({steps} steps"
                       + (f", {episodes} episodes" if episodes else "") + ")")
@@ -258,11 +259,6 @@ class Bench:
         self._log(f"results: {self.results_path}, {paths['table']}, plots: "
                   + ", ".join(str(p) for k, p in paths.items() if k.startswith("plot_")))
         return self.results
-
-
-def _trained(run_dir: Path, steps: int) -> bool:
-    summary = run_dir / "train_summary.json"
-    return summary.is_file() and json.loads(summary.read_text())["steps"] >= steps
 
 
 #: state-dict prefixes of the parameters a run trains, by checkpoint kind (the rest is frozen)

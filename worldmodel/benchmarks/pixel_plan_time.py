@@ -11,13 +11,12 @@ count and the time of one rollout of all candidates.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 
-from planners.registry import make_planner
+from worldmodel.benchmarks.planning import cem_replan_times, describe_times
 from worldmodel.models import count_parameters
 from worldmodel.models.pixel_predictor import PixelPredictorConfig
 from worldmodel.pixel_model import PixelWorldModel, PixelWorldModelNet
@@ -57,24 +56,14 @@ def main() -> None:
         t = time.perf_counter()
         model.rollout(start, actions)
         rollout_s = time.perf_counter() - t
-    cem = make_planner("cem", samples=args.samples, iterations=args.iterations,
-                       horizon=args.horizon)
-    times = []
-    for i in range(args.repeats + 1):
-        cem.reset(seed=i)
-        t = time.perf_counter()
-        with torch.no_grad():
-            cem.plan(model, start, goal)
-        times.append(time.perf_counter() - t)
-    times = sorted(times[1:])
+    times = cem_replan_times(model, start, goal, args.repeats, samples=args.samples,
+                             iterations=args.iterations, horizon=args.horizon)
     print(f"pixel world model: {model.net.predictor.cfg} "
           f"({count_parameters(model.net) / 1e6:.3f}M params)")
     print(f"rollout of {args.samples} sequences x {args.horizon} steps on {model.device} "
           f"({torch.get_num_threads()} threads): {rollout_s * 1e3:.0f} ms")
     print(f"CEM replan ({args.samples} samples, {args.iterations} iterations, horizon "
-          f"{args.horizon}, {size}x{size}): median {statistics.median(times) * 1e3:.0f} ms, p90 "
-          f"{times[min(len(times) - 1, int(0.9 * len(times)))] * 1e3:.0f} ms over "
-          f"{len(times)} replans")
+          f"{args.horizon}, {size}x{size}): {describe_times(times)}")
 
 
 if __name__ == "__main__":

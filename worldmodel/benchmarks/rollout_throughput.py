@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
-import time
 
 import numpy as np
 import torch
 
-from planners.registry import make_planner
 from worldmodel.benchmarks.flops import count_flops, matmul_peak_gflops, median_time
+from worldmodel.benchmarks.planning import cem_replan_times, describe_times
 
 
 def default_model(overrides: list[str], device: str):
@@ -99,19 +97,9 @@ def main() -> None:
           f"{100 * flops / seconds / 1e9 / peak:.0f}% of the {peak:.0f} GFLOP/s fp32 matmul peak")
     print(f"peak memory of the rollouts: {memory:.1f} MiB "
           f"({'CUDA allocator' if cuda else 'process peak RSS growth'})")
-    cem = make_planner("cem", samples=300, iterations=10, horizon=5)
-    times = []
-    for i in range(args.repeats + 1):
-        cem.reset(seed=i)
-        t = time.perf_counter()
-        with torch.no_grad():
-            cem.plan(model, start, goal)
-        times.append(time.perf_counter() - t)
-    times = sorted(times[1:])
-    print(f"CEM replan (300 samples, 10 iterations, horizon 5): median "
-          f"{statistics.median(times) * 1e3:.0f} ms, p90 "
-          f"{times[min(len(times) - 1, int(0.9 * len(times)))] * 1e3:.0f} ms over "
-          f"{len(times)} replans")
+    times = cem_replan_times(model, start, goal, args.repeats, samples=300, iterations=10,
+                             horizon=5)
+    print(f"CEM replan (300 samples, 10 iterations, horizon 5): {describe_times(times)}")
 
 
 if __name__ == "__main__":

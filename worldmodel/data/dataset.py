@@ -34,6 +34,47 @@ def split_episodes(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarr
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def training_episodes(n: int, val_fraction: float, episodes: int = 0,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_episodes`, keeping only the first ``episodes`` training episodes when given
+    (data-efficiency studies; 0 = all). ``ValueError`` if the split has fewer."""
+    train, val = split_episodes(n, val_fraction, seed)
+    if episodes:
+        if episodes > len(train):
+            raise ValueError(f"episodes={episodes} but the dataset has only "
+                             f"{len(train)} training episodes")
+        train = train[:episodes]
+    return train, val
+
+
+def clip_span(store: EpisodeStore, num_frames: int, stride: int) -> int:
+    """Environment steps a clip of ``num_frames`` frames ``stride`` apart spans; ``DatasetError``
+    if that is longer than the episodes of ``store``."""
+    span = (num_frames - 1) * stride
+    if span > store.meta.steps:
+        raise DatasetError(f"clips of {num_frames} frames at stride {stride} span {span} "
+                           f"steps, longer than the {store.meta.steps}-step episodes of "
+                           f"{store.data_dir}")
+    return span
+
+
+def clip_starts(store: EpisodeStore, episodes, num_frames: int,
+                stride: int) -> list[tuple[int, int]]:
+    """Every ``(episode, start step)`` of a clip within ``episodes``; ``DatasetError`` if none."""
+    starts = np.arange(store.meta.steps - clip_span(store, num_frames, stride) + 1)
+    index = [(int(e), int(t)) for e in episodes for t in starts]
+    if not index:
+        raise DatasetError(f"no training clips in {store.data_dir}")
+    return index
+
+
+def action_chunks(actions: np.ndarray, t: int, num_frames: int, stride: int) -> torch.Tensor:
+    """The actions between the frames of the clip starting at step ``t``, one chunk of
+    ``stride`` actions per transition: ``[num_frames - 1, stride * A]``."""
+    chunk = np.array(actions[t: t + (num_frames - 1) * stride])
+    return torch.from_numpy(rearrange(chunk, "(n s) a -> n (s a)", s=stride))
+
+
 class ClipDataset(Dataset):
     """Clips of ``num_frames`` frames, ``stride`` environment steps apart, from one or more datasets.
 
@@ -68,13 +109,9 @@ class ClipDataset(Dataset):
         if not passive and len(tasks) > 1:
             raise DatasetError(f"only passive (video) mode mixes tasks; got {sorted(tasks)}")
         self.num_frames, self.stride, self.passive = num_frames, stride, passive
-        span = (num_frames - 1) * stride
         index = []
         for k, store in enumerate(self.stores):
-            if span > store.meta.steps:
-                raise DatasetError(f"clips of {num_frames} frames at stride {stride} span {span} "
-                                   f"steps, longer than the {store.meta.steps}-step episodes of "
-                                   f"{store.data_dir}")
+            span = clip_span(store, num_frames, stride)
             train, val = split_episodes(len(store), val_fraction, split_seed)
             episodes = {"train": train, "val": val, "all": np.arange(len(store))}[split]
             starts = np.arange(store.meta.steps - span + 1)
@@ -99,8 +136,7 @@ class ClipDataset(Dataset):
         item = {"frames": rearrange(frames, "n h w c -> n c h w")}
         if self.passive:
             return item
-        actions = np.array(ep["actions"][t: t + (n - 1) * s])
-        item["actions"] = torch.from_numpy(rearrange(actions, "(n s) a -> n (s a)", s=s))
+        item["actions"] = action_chunks(ep["actions"], t, n, s)
         item["proprio"] = torch.from_numpy(np.array(ep["proprio"][t: t + (n - 1) * s + 1: s]))
         item["state"] = torch.from_numpy(np.array(ep["state"][t: t + (n - 1) * s + 1: s]))
         item["episode"] = torch.tensor(episode)

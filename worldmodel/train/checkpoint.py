@@ -51,6 +51,13 @@ def load_checkpoint(path: str | Path, *, kind: str | None = None,
     return ckpt
 
 
+def submodule_state(ckpt: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights of one submodule of a checkpoint's model (the objective's ``prefix.*`` keys,
+    e.g. ``"net"``), with the prefix stripped, ready for ``load_state_dict``."""
+    start = f"{prefix}."
+    return {k[len(start):]: v for k, v in ckpt["model"].items() if k.startswith(start)}
+
+
 def _differences(saved: dict, wanted: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
     """Leaf-level differences between two nested dicts, keyed by dotted path."""
     out: dict[str, tuple[Any, Any]] = {}

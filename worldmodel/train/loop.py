@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     resume: bool = True
+
+
+def is_trained(run_dir: str | Path, steps: int) -> bool:
+    """Whether ``run_dir`` holds a finished run of at least ``steps`` steps (its
+    ``train_summary.json``, written by :meth:`Trainer.fit`), so a pipeline can reuse it."""
+    summary = Path(run_dir) / "train_summary.json"
+    return summary.is_file() and json.loads(summary.read_text())["steps"] >= steps
 
 
 def resolve_device(name: str) -> torch.device:
