@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from planners.protocol import Latent, check_actions
+from planners.protocol import Latent, WorldModel, check_actions
 from worldmodel.ac_model import KIND, ACWorldModelNet, build_from_architecture
 from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
@@ -143,7 +143,7 @@ def _load_net(ckpt: dict[str, Any], build) -> Any:
 
 
 def load_world_model(path: str | Path, device: str = "auto", task: str | None = None,
-                     attach: bool = True) -> VJEPAWorldModel:
+                     attach: bool = True) -> WorldModel:
     """Load a ``wm train`` checkpoint as a planner-ready world model.
 
     The checkpoint's kind picks the class: an action-conditioned model gives a
@@ -156,7 +156,8 @@ def load_world_model(path: str | Path, device: str = "auto", task: str | None = 
     from worldmodel.hier_model import KIND as HIER_KIND
     from worldmodel.hier_model import build_from_hier_architecture
     from worldmodel.pixel_model import KIND as PIXEL_KIND
-    from worldmodel.pixel_model import load_pixel_world_model
+    from worldmodel.pixel_model import PixelWorldModel
+    from worldmodel.pixel_model import build_from_architecture as build_pixel
 
     ckpt = load_checkpoint(path)
     kinds = (KIND, HIER_KIND, PIXEL_KIND)
@@ -166,9 +167,9 @@ def load_world_model(path: str | Path, device: str = "auto", task: str | None = 
     if task is not None and ckpt["meta"].get("task") != task:
         raise CheckpointError(f"{path} is a world model of task {ckpt['meta'].get('task')!r}, "
                               f"not {task!r}")
-    if ckpt["kind"] == PIXEL_KIND:
-        return load_pixel_world_model(path, device=device, task=task)
     device = resolve_device(device)
+    if ckpt["kind"] == PIXEL_KIND:            # pixels are their own pictures: no decoder
+        return PixelWorldModel(_load_net(ckpt, build_pixel), ckpt["meta"], device)
     if ckpt["kind"] == HIER_KIND:
         model: VJEPAWorldModel = HierWorldModel(_load_net(ckpt, build_from_hier_architecture),
                                                 ckpt["meta"], device)
