@@ -90,3 +90,16 @@ def test_pixel_probe_tokens_know_their_grid_cell():
     assert tokens.shape[:2] == (2, 16)                   # a 4 x 4 feature map
     codes = tokens[0, :, -12:]
     assert torch.cdist(codes, codes).add(torch.eye(16)).min() > 0.1  # every cell distinct
+
+
+def test_bench_rerun_with_a_changed_budget_redoes_only_the_stages_it_touches(toy_bench, capsys):
+    cfg, results = toy_bench
+    changed = BenchConfig(**{**cfg.__dict__, "hier_steps": cfg.hier_steps + 1})
+    again = Bench(changed).run()
+    printed = capsys.readouterr().out
+    assert "training hier" in printed and "planning with hier in hier_long" in printed
+    for stage in ("collecting", "pretraining", "training vjepa_ac", "training pixel",
+                  "in vjepa_ac_long", "probe of"):
+        assert stage not in printed
+    assert again["training"]["pointmaze/hier"]["steps"] == cfg.hier_steps + 1
+    assert again["rows"]["pointmaze"]["vjepa_ac"] == results["rows"]["pointmaze"]["vjepa_ac"]

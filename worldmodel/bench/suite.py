@@ -9,8 +9,11 @@ actions. A task with ``long_horizon`` adds the hierarchical model and compares f
 planning on far-apart pairs. The data-efficiency study retrains the three models on fractions of
 the action-labelled episodes; the probe table scores each model's frozen encoder.
 
-Every stage is reused on a rerun when its output exists (``force=true`` redoes everything), so an
-interrupted suite resumes where it stopped.
+Every stage is reused on a rerun when it finished with the same settings and the same inputs
+(``stages.json`` records each stage's settings and the size and modification time of the
+checkpoints it read), so an interrupted suite resumes where it stopped, and a changed budget or a
+retrained upstream model redoes exactly the stages downstream of it. ``force=true`` redoes
+everything.
 """
 from __future__ import annotations
 
@@ -88,6 +91,34 @@ class Bench:
     def _save(self) -> None:
         write_json_atomic(self.results_path, self.results)
 
+    # ------------------------------------------------------------------ stage records
+    @property
+    def _stages_path(self) -> Path:
+        return self.out / "stages.json"
+
+    def _recorded(self, key: str) -> Any:
+        path = self._stages_path
+        return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+    def _record(self, key: str, spec: dict[str, Any]) -> None:
+        path = self._stages_path
+        stages = json.loads(path.read_text()) if path.is_file() else {}
+        stages[key] = spec
+        write_json_atomic(path, stages)
+
+    def _prepare_run(self, key: str, out: Path, spec: dict[str, Any], steps: int) -> bool:
+        """Whether training stage ``key`` must run. A finished run with the same ``spec`` is
+        reused; a run begun with the same ``spec`` resumes; a run with another spec (budget,
+        overrides, data or input checkpoints changed) is removed and starts afresh."""
+        spec = _normalised(spec)
+        recorded = self._recorded(key)
+        if recorded == spec and is_trained(out, steps):
+            return False
+        if recorded != spec and out.exists():
+            shutil.rmtree(out)
+        self._record(key, spec)
+        return True
+
     # ------------------------------------------------------------------ stages
     def collect(self, task: str) -> Path:
         from envs.collect import CollectConfig, collect
@@ -112,7 +143,10 @@ class Bench:
         from worldmodel.commands import pretrain_command
 
         out = self.out / "pretrain"
-        if not is_trained(out, self.cfg.pretrain_steps):
+        spec = {"steps": self.cfg.pretrain_steps, "seed": self.cfg.seed,
+                "data": {str(d): len(list_episodes(d)) for d in data_dirs},
+                "overrides": self.cfg.pretrain_overrides}
+        if self._prepare_run("pretrain", out, spec, self.cfg.pretrain_steps):
             self._log(f"V-JEPA pretraining on the frames of {len(data_dirs)} task(s), "
                       f"{self.cfg.pretrain_steps} steps")
             extra = "[" + ",".join(str(d) for d in data_dirs[1:]) + "]"
@@ -131,8 +165,12 @@ class Bench:
 
         tag = name if fraction == 1.0 else f"{name}@{fraction:g}"
         out = self.out / task / "models" / tag
-        if not is_trained(out, steps):
-            episodes = 0 if fraction == 1.0 else max(1, round(fraction * self._train_eps(data)))
+        episodes = 0 if fraction == 1.0 else max(1, round(fraction * self._train_eps(data)))
+        spec = {"steps": steps, "seed": self.cfg.seed, "episodes": episodes,
+                "data": len(list_episodes(data)),
+                "overrides": [*overrides, *self.cfg.train_overrides.get(name, [])],
+                "inputs": {p: file_id(Path(p)) for p in _checkpoint_inputs(overrides)}}
+        if self._prepare_run(f"{task}/{tag}", out, spec, steps):
             self._log(f"{task}: training {tag} ({steps} steps"
                       + (f", {episodes} episodes" if episodes else "") + ")")
             train_command(compose("train", [
@@ -154,7 +192,15 @@ class Bench:
         """Plan with ``planner`` in the model of ``checkpoint`` (None: random actions) on the
         task's held-out pairs; cached in ``<task>/plan/<key>.json``."""
         path = self.out / task / "plan" / f"{key.replace('/', '_')}.json"
-        if path.is_file():
+        model_path = checkpoint if checkpoint is not None else \
+            self.out / task / "models" / "vjepa_ac" / "checkpoint.pt"
+        spec = _normalised({"model": file_id(model_path), "reference": checkpoint is None,
+                            "planner": planner, "long": long, "seed": self.cfg.seed,
+                            "episodes": self.cfg.long_eval_episodes if long
+                            else self.cfg.eval_episodes,
+                            "steps": self.cfg.long_eval_steps if long else self.cfg.eval_steps})
+        stage = f"{task}/plan/{key}"
+        if path.is_file() and self._recorded(stage) == spec:
             return json.loads(path.read_text())
         from envs.registry import make_env
         from planners.evaluate import EvalConfig, evaluate, pairs_for
@@ -169,8 +215,6 @@ class Bench:
         settings = dict(planner)
         name = settings.pop("name")
         reference = checkpoint is None
-        model_path = checkpoint if checkpoint is not None else \
-            self.out / task / "models" / "vjepa_ac" / "checkpoint.pt"
         self._log(f"{task}: planning with {'random actions' if reference else name} in {key}"
                   f" ({episodes} {'long ' if long else ''}pairs x {steps} steps)")
         env = make_env(task, image_size=self.cfg.image_size)
@@ -189,17 +233,22 @@ class Bench:
         row.update(planner=name, pairs="long" if long else "default", steps=steps)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, row)
+        self._record(stage, spec)
         return row
 
     def probe(self, task: str, data: Path, checkpoints: dict[str, Path]) -> dict[str, Any]:
         from worldmodel.bench.encoders import probe_model_encoders
 
         path = self.out / task / "probe.json"
-        if not path.is_file():
+        spec = _normalised({"models": {k: file_id(p) for k, p in checkpoints.items()},
+                            "data": len(list_episodes(data)), "steps": self.cfg.probe_steps,
+                            "seed": self.cfg.seed})
+        if not (path.is_file() and self._recorded(f"{task}/probe") == spec):
             self._log(f"{task}: frozen-feature probe of each model's encoder")
             write_json_atomic(path, probe_model_encoders(data, checkpoints,
                                                          self.cfg.probe_steps, self.cfg.seed,
                                                          self.cfg.progress))
+            self._record(f"{task}/probe", spec)
         return json.loads(path.read_text())
 
     # ------------------------------------------------------------------ the suite
@@ -259,6 +308,24 @@ class Bench:
         self._log(f"results: {self.results_path}, {paths['table']}, plots: "
                   + ", ".join(str(p) for k, p in paths.items() if k.startswith("plot_")))
         return self.results
+
+
+def file_id(path: Path) -> str:
+    """A checkpoint's size and modification time: retraining it changes this, so the stages that
+    read it are redone."""
+    stat = Path(path).stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _checkpoint_inputs(overrides: list[str]) -> list[str]:
+    """The checkpoint files a ``wm train`` run reads (``encoder=PATH``, ``world_model=PATH``)."""
+    pairs = (o.split("=", 1) for o in overrides if "=" in o)
+    return [v for k, v in pairs if k in ("encoder", "world_model") and Path(v).is_file()]
+
+
+def _normalised(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` as it reads back from JSON (tuples as lists, paths as strings)."""
+    return json.loads(json.dumps(spec, default=str))
 
 
 #: state-dict prefixes of the parameters a run trains, by checkpoint kind (the rest is frozen)
