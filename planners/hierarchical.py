@@ -34,9 +34,11 @@ from planners.protocol import Latent, WorldModel
 HIGH_DEFAULTS: dict[str, Any] = {"planner": "cem", "horizon": 3, "samples": 200,
                                  "iterations": 6, "elites": 20,
                                  "cost": {"reduce": "final", "path_weight": 0.2}}
-#: the low-level planner's defaults
+#: the low-level planner's defaults (a cost summed over the steps: the subgoal is at most a macro
+#: step away, so the plan should reach it early and stay; a final-step cost lets the executed
+#: first actions wander and loses goals already reached)
 LOW_DEFAULTS: dict[str, Any] = {"planner": "cem", "horizon": 5, "samples": 200,
-                                "iterations": 8, "elites": 20}
+                                "iterations": 8, "elites": 20, "cost": {"reduce": "sum"}}
 
 
 @dataclasses.dataclass
@@ -69,7 +71,9 @@ class HierConfig(PlannerConfig):
         high = dict(self.high)
         self.high = {**HIGH_DEFAULTS, **high,
                      "cost": {**HIGH_DEFAULTS["cost"], **dict(high.get("cost") or {})}}
-        self.low = {**LOW_DEFAULTS, **dict(self.low)}
+        low = dict(self.low)
+        self.low = {**LOW_DEFAULTS, **low,
+                    "cost": {**LOW_DEFAULTS["cost"], **dict(low.get("cost") or {})}}
         for level in (self.high, self.low):
             if level["planner"] == "hier":
                 raise ValueError("the levels of planner=hier must be flat planners "
