@@ -68,12 +68,8 @@ class HierConfig(PlannerConfig):
     goal_switch: float = 0.1
 
     def __post_init__(self):
-        high = dict(self.high)
-        self.high = {**HIGH_DEFAULTS, **high,
-                     "cost": {**HIGH_DEFAULTS["cost"], **dict(high.get("cost") or {})}}
-        low = dict(self.low)
-        self.low = {**LOW_DEFAULTS, **low,
-                    "cost": {**LOW_DEFAULTS["cost"], **dict(low.get("cost") or {})}}
+        self.high = _with_defaults(HIGH_DEFAULTS, self.high)
+        self.low = _with_defaults(LOW_DEFAULTS, self.low)
         for level in (self.high, self.low):
             if level["planner"] == "hier":
                 raise ValueError("the levels of planner=hier must be flat planners "
@@ -88,6 +84,12 @@ class HierConfig(PlannerConfig):
             raise ValueError(f"subgoal_step must be in [1, high.horizon="
                              f"{self.high['horizon']}], got {self.subgoal_step!r}")
         super().__post_init__()
+
+
+def _with_defaults(defaults: Mapping[str, Any], level: Mapping[str, Any]) -> dict[str, Any]:
+    """A level's settings over its defaults, the ``cost`` mapping merged key by key."""
+    return {**defaults, **level,
+            "cost": {**defaults["cost"], **dict(level.get("cost") or {})}}
 
 
 def _build(level: Mapping[str, Any]) -> Planner:

@@ -103,18 +103,20 @@ class Bench:
     def _record(self, key: str, spec: dict[str, Any]) -> None:
         path = self._stages_path
         stages = json.loads(path.read_text()) if path.is_file() else {}
-        stages[key] = spec
+        stages[key] = _normalised(spec)
         write_json_atomic(path, stages)
+
+    def _is_current(self, key: str, output: Path, spec: dict[str, Any]) -> bool:
+        """Whether stage ``key`` wrote ``output`` with exactly ``spec``."""
+        return output.exists() and self._recorded(key) == _normalised(spec)
 
     def _prepare_run(self, key: str, out: Path, spec: dict[str, Any], steps: int) -> bool:
         """Whether training stage ``key`` must run. A finished run with the same ``spec`` is
         reused; a run begun with the same ``spec`` resumes; a run with another spec (budget,
         overrides, data or input checkpoints changed) is removed and starts afresh."""
-        spec = _normalised(spec)
-        recorded = self._recorded(key)
-        if recorded == spec and is_trained(out, steps):
+        if self._is_current(key, out, spec) and is_trained(out, steps):
             return False
-        if recorded != spec and out.exists():
+        if self._recorded(key) != _normalised(spec) and out.exists():
             shutil.rmtree(out)
         self._record(key, spec)
         return True
@@ -194,21 +196,19 @@ class Bench:
         path = self.out / task / "plan" / f"{key.replace('/', '_')}.json"
         model_path = checkpoint if checkpoint is not None else \
             self.out / task / "models" / "vjepa_ac" / "checkpoint.pt"
-        spec = _normalised({"model": file_id(model_path), "reference": checkpoint is None,
-                            "planner": planner, "long": long, "seed": self.cfg.seed,
-                            "episodes": self.cfg.long_eval_episodes if long
-                            else self.cfg.eval_episodes,
-                            "steps": self.cfg.long_eval_steps if long else self.cfg.eval_steps})
+        episodes = self.cfg.long_eval_episodes if long else self.cfg.eval_episodes
+        steps = self.cfg.long_eval_steps if long else self.cfg.eval_steps
+        spec = {"model": file_id(model_path), "reference": checkpoint is None,
+                "planner": planner, "long": long, "seed": self.cfg.seed,
+                "episodes": episodes, "steps": steps}
         stage = f"{task}/plan/{key}"
-        if path.is_file() and self._recorded(stage) == spec:
+        if self._is_current(stage, path, spec):
             return json.loads(path.read_text())
         from envs.registry import make_env
         from planners.evaluate import EvalConfig, evaluate, pairs_for
         from planners.registry import make_planner
         from worldmodel.world_model import load_world_model
 
-        episodes = self.cfg.long_eval_episodes if long else self.cfg.eval_episodes
-        steps = self.cfg.long_eval_steps if long else self.cfg.eval_steps
         eval_cfg = EvalConfig(episodes=episodes, steps=steps, seed=self.cfg.seed,
                               pairs="long" if long else "default", videos=0,
                               progress=self.cfg.progress)
@@ -240,10 +240,10 @@ class Bench:
         from worldmodel.bench.encoders import probe_model_encoders
 
         path = self.out / task / "probe.json"
-        spec = _normalised({"models": {k: file_id(p) for k, p in checkpoints.items()},
-                            "data": len(list_episodes(data)), "steps": self.cfg.probe_steps,
-                            "seed": self.cfg.seed})
-        if not (path.is_file() and self._recorded(f"{task}/probe") == spec):
+        spec = {"models": {k: file_id(p) for k, p in checkpoints.items()},
+                "data": len(list_episodes(data)), "steps": self.cfg.probe_steps,
+                "seed": self.cfg.seed}
+        if not self._is_current(f"{task}/probe", path, spec):
             self._log(f"{task}: frozen-feature probe of each model's encoder")
             write_json_atomic(path, probe_model_encoders(data, checkpoints,
                                                          self.cfg.probe_steps, self.cfg.seed,

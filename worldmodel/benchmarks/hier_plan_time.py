@@ -22,12 +22,8 @@ from envs.registry import make_env
 from planners.evaluate import held_out_pairs
 from planners.mpc import MPCConfig, run_episode
 from planners.registry import make_planner
+from worldmodel.benchmarks.planning import p90
 from worldmodel.world_model import load_world_model
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 def main() -> None:

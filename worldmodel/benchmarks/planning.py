@@ -25,8 +25,13 @@ def cem_replan_times(model, start: Latent, goal: Latent, repeats: int,
     return sorted(times[1:])
 
 
+def p90(values: list[float]) -> float:
+    """The 90th percentile of ``values`` (nearest rank, no interpolation)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
 def describe_times(times: list[float]) -> str:
-    """``median X ms, p90 Y ms over N replans`` of sorted ``times`` in seconds."""
-    p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
-    return (f"median {statistics.median(times) * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms over "
-            f"{len(times)} replans")
+    """``median X ms, p90 Y ms over N replans`` of ``times`` in seconds."""
+    return (f"median {statistics.median(times) * 1e3:.0f} ms, p90 {p90(times) * 1e3:.0f} ms "
+            f"over {len(times)} replans")
