@@ -194,3 +194,42 @@ def test_latent_projection_keeps_the_top_components_and_round_trips():
     assert torch.allclose(proj.project(proj.reconstruct(c)), c, atol=1e-4)
     with pytest.raises(ValueError, match="more than 3 training frames"):
         LatentProjection(2, 8, 3).fit(z[:3])
+
+
+def test_per_token_projection_keeps_where_a_small_object_is():
+    """A dot visiting 12 token positions: one per-token component keeps it exactly, while one
+    per-frame component cannot tell most positions apart."""
+    from worldmodel.latents import LatentProjection
+
+    g = torch.Generator().manual_seed(0)
+    tokens, dim = 12, 8
+    background, dot = torch.randn(dim, generator=g), torch.randn(dim, generator=g) * 3
+    where = torch.randint(0, tokens, (600,), generator=g)
+    z = background.expand(600, tokens, dim).clone()
+    z[torch.arange(600), where] = dot
+
+    per_token = LatentProjection(tokens, dim, k=1, per_token=True)
+    per_frame = LatentProjection(tokens, dim, k=1)
+    per_token.fit(z)
+    per_frame.fit(z)
+    c = per_token.project(z)
+    assert c.shape == (600, tokens, 1) and per_token.out_tokens == tokens
+    assert per_frame.project(z).shape == (600, 1, 1)
+    err_token = (per_token.reconstruct(c) - z).abs().mean()
+    err_frame = (per_frame.reconstruct(per_frame.project(z)) - z).abs().mean()
+    assert err_token < 1e-4 < 0.1 < err_frame
+    assert per_token.reconstruct(c)[torch.arange(600), where].sub(dot).abs().max() < 1e-3
+
+
+def test_a_per_token_world_model_trains_and_loads(reach_data, tmp_path):
+    summary = train_world_model(_train_cfg(reach_data, tmp_path, steps=6, projection=4,
+                                           projection_per_token=True))
+    model = load_world_model(tmp_path / "checkpoint.pt")
+    net = model.net
+    assert net.projection.per_token and net.predictor.cfg.latent_tokens == net.encoder.num_tokens
+    assert summary["steps"] == 6
+    from worldmodel.data.storage import EpisodeStore
+    ep = EpisodeStore(reach_data)[0]
+    start = model.encode(ep["pixels"][:1], ep["proprio"][:1])
+    pred = model.rollout(start, torch.zeros(5, 3, 2))
+    assert pred.z.shape == (5, 3, net.encoder.num_tokens, net.encoder.dim)

@@ -32,15 +32,19 @@ class ACWorldModelNet(nn.Module):
         projection: ``k > 0`` makes the predictor work on the ``k`` principal components of the
             encoder's tokens (:class:`LatentProjection`, one latent token of width ``k``);
             0 = on the tokens themselves.
+        projection_per_token: project each token's channels (``P`` latent tokens of width ``k``)
+            instead of the whole frame (one token); see :class:`LatentProjection`.
     """
 
     def __init__(self, encoder: FrozenEncoder, predictor_cfg: ACPredictorConfig,
                  rollout_steps: int = 2, rollout_weight: float = 1.0,
-                 proprio_weight: float = 1.0, projection: int = 0):
+                 proprio_weight: float = 1.0, projection: int = 0,
+                 projection_per_token: bool = False):
         super().__init__()
-        self.projection = LatentProjection(encoder.num_tokens, encoder.dim, projection) \
-            if projection else None
-        want = (projection, 1) if projection else (encoder.dim, encoder.num_tokens)
+        self.projection = LatentProjection(encoder.num_tokens, encoder.dim, projection,
+                                           per_token=projection_per_token) if projection else None
+        want = (projection, self.projection.out_tokens) if projection else \
+            (encoder.dim, encoder.num_tokens)
         if (predictor_cfg.latent_dim, predictor_cfg.latent_tokens) != want:
             raise ValueError(f"predictor expects {predictor_cfg.latent_tokens} tokens of width "
                              f"{predictor_cfg.latent_dim}, the encoder (projection "
@@ -115,6 +119,7 @@ def architecture(net: ACWorldModelNet) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into ``net``."""
     return {"encoder": net.encoder.encoder.cfg.to_dict(), "pool": net.encoder.pool,
             "projection": 0 if net.projection is None else net.projection.k,
+            "projection_per_token": net.projection is not None and net.projection.per_token,
             "predictor": net.predictor.cfg.to_dict()}
 
 
@@ -122,4 +127,5 @@ def build_from_architecture(arch: dict[str, Any], rollout_steps: int = 2) -> ACW
     """An uninitialised :class:`ACWorldModelNet` with a checkpoint's architecture."""
     encoder = FrozenEncoder(VideoViT(VideoViTConfig(**arch["encoder"])), pool=arch["pool"])
     return ACWorldModelNet(encoder, ACPredictorConfig(**arch["predictor"]), rollout_steps,
-                           projection=arch.get("projection", 0))
+                           projection=arch.get("projection", 0),
+                           projection_per_token=arch.get("projection_per_token", False))

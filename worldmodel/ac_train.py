@@ -38,6 +38,8 @@ class ACTrainConfig:
         pool: latent tokens per side after average pooling (0: every patch token).
         projection: principal components of the pooled tokens the predictor works on (one
             latent token of that width; fitted on the training latents); 0 = raw tokens.
+        projection_per_token: project each token's channels instead (the frame stays ``P``
+            tokens of width ``projection``; keeps where small things are, costs more per step).
         num_frames: frames per training clip (``num_frames - 1`` transitions).
         stride: environment steps per model step; the ``stride`` actions in between form one
             action chunk.
@@ -53,6 +55,7 @@ class ACTrainConfig:
     random_encoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"size": "tiny"})
     pool: int = 4
     projection: int = 64
+    projection_per_token: bool = False
     num_frames: int = 4
     stride: int = 1
     rollout_steps: int = 2
@@ -136,7 +139,8 @@ def predictor_config(cfg: ACTrainConfig, encoder: FrozenEncoder, env_action_dim:
     k = cfg.projection
     return ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
                                 "latent_dim": k or encoder.dim,
-                                "latent_tokens": 1 if k else encoder.num_tokens,
+                                "latent_tokens": encoder.num_tokens
+                                if not k or cfg.projection_per_token else 1,
                                 "action_dim": env_action_dim * cfg.stride,
                                 "proprio_dim": proprio_dim if cfg.use_proprio else 0})
 
@@ -155,7 +159,8 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     pred_cfg = predictor_config(cfg, encoder, meta.action_dim, meta.proprio_dim)
     torch.manual_seed(cfg.train.seed)
     net = ACWorldModelNet(encoder, pred_cfg, cfg.rollout_steps, cfg.rollout_weight,
-                          cfg.proprio_weight, projection=k)
+                          cfg.proprio_weight, projection=k,
+                          projection_per_token=cfg.projection_per_token)
     kept = None
     if net.projection is not None:
         kept = net.projection.fit(latents[torch.as_tensor(train_eps)].flatten(0, 1),
@@ -175,7 +180,9 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     if trainer.dist.is_main:
         print(f"action-conditioned predictor: {count_parameters(net.predictor) / 1e6:.2f}M params "
               f"on a frozen {source['encoder']} encoder ({encoder.num_tokens} latent tokens x "
-              f"{encoder.dim}" + (f", projected to {k} components keeping {kept:.0%} of the "
+              f"{encoder.dim}" + (f", projected to {k} components"
+                                  f"{' per token' if cfg.projection_per_token else ''} keeping "
+                                  f"{kept:.0%} of the "
                                   f"variance" if k else "") +
               f"); {len(data)} train clips from {len(train_eps)} episodes of {meta.task}")
     summary = trainer.fit()

@@ -90,9 +90,10 @@ class HierarchicalNet(nn.Module):
         self.recon_weight = recon_weight
         low_cfg = low.predictor.cfg
         self.macro = MacroActionAutoencoder(k * low_cfg.action_dim, high_cfg.action_dim, hidden)
-        projection = 0 if low.projection is None else low.projection.k
+        proj = low.projection
         self.high = ACWorldModelNet(low.encoder, high_cfg, rollout_steps, rollout_weight,
-                                    low.proprio_weight, projection=projection)
+                                    low.proprio_weight, projection=0 if proj is None else proj.k,
+                                    projection_per_token=proj is not None and proj.per_token)
         self.high.projection = low.projection            # one latent space for both levels
         self.high.proprio_mean.copy_(low.proprio_mean)
         self.high.proprio_std.copy_(low.proprio_std)

@@ -142,21 +142,41 @@ def cached_latents(encoder: FrozenEncoder, store: EpisodeStore, cache_dir: str |
 class LatentProjection(nn.Module):
     """A fixed linear map of a frame's latent tokens ``[P, D]`` to ``k`` principal components.
 
-    Fitted once on the training set's latents (PCA of the flattened tokens, one global scale so
-    the coefficients are O(1)). The predictor learns in this space: the top components carry the
-    scene's moving parts (the arm's pose) and are predictable, while the many low-variance
-    channels of a frozen ViT's tokens are not and would dominate an L1 loss on raw tokens.
-    :meth:`reconstruct` maps back to token space, where planners measure distances.
+    Fitted once on the training set's latents (PCA, one global scale so the coefficients are
+    O(1)). The predictor learns in this space: the top components carry the scene's moving parts
+    and are predictable, while the many low-variance channels of a frozen ViT's tokens are not
+    and would dominate an L1 loss on raw tokens. :meth:`reconstruct` maps back to token space,
+    where planners measure distances.
+
+    Two modes:
+
+    * per frame (default): PCA of the flattened tokens ``P*D``; a frame becomes one latent token
+      of width ``k``. Compact (fast rollouts), but a small object moving across the image (Push's
+      pusher) is spread over many components and mostly falls outside the top ``k``.
+    * per token (``per_token=True``): PCA of the ``D`` channels shared by all token positions (each
+      position keeps its own mean); a frame stays ``P`` tokens of width ``k``, so where things are
+      is kept by the token grid and the predictor sees local structure.
     """
 
-    def __init__(self, tokens: int, dim: int, k: int):
+    def __init__(self, tokens: int, dim: int, k: int, per_token: bool = False):
         super().__init__()
-        if not 0 < k <= tokens * dim:
-            raise ValueError(f"projection size must be in [1, {tokens * dim}], got {k}")
-        self.tokens, self.dim, self.k = tokens, dim, k
+        width = dim if per_token else tokens * dim
+        if not 0 < k <= width:
+            raise ValueError(f"projection size must be in [1, {width}], got {k}")
+        self.tokens, self.dim, self.k, self.per_token = tokens, dim, k, bool(per_token)
         self.register_buffer("mean", torch.zeros(tokens * dim))
-        self.register_buffer("basis", torch.eye(tokens * dim)[:, :k].contiguous())
+        self.register_buffer("basis", torch.eye(width)[:, :k].contiguous())
         self.register_buffer("scale", torch.ones(()))
+
+    @property
+    def out_tokens(self) -> int:
+        """Latent tokens per frame in projected space (1 per frame, or ``P`` per token)."""
+        return self.tokens if self.per_token else 1
+
+    def _rows(self, z: torch.Tensor) -> torch.Tensor:
+        """Centred tokens ``[..., P, D]`` -> ``[..., out_tokens, width]``."""
+        flat = z.flatten(-2) - self.mean
+        return flat.unflatten(-1, (self.out_tokens, -1))
 
     @torch.no_grad()
     def fit(self, latents: torch.Tensor, max_samples: int = 20000, seed: int = 0) -> float:
@@ -170,24 +190,23 @@ class LatentProjection(nn.Module):
             raise ValueError(f"need more than {self.k} training frames to fit a {self.k}-component "
                              f"latent projection, got {len(x)}: collect more episodes or lower "
                              f"model.projection")
-        mean = x.mean(0)
-        centred = x - mean
+        self.mean.copy_(x.mean(0))
+        centred = self._rows(x.unflatten(-1, (self.tokens, self.dim))).flatten(0, -2)
         torch.manual_seed(seed)
-        _, s, v = torch.pca_lowrank(centred, q=min(self.k + 8, *centred.shape), center=False,
+        _, _, v = torch.pca_lowrank(centred, q=min(self.k + 8, *centred.shape), center=False,
                                     niter=4)
         basis = v[:, :self.k]
         coeffs = centred @ basis
-        self.mean.copy_(mean)
         self.basis.copy_(basis)
         self.scale.copy_(coeffs.std().clamp_min(1e-6))
         return float((coeffs.square().sum() / centred.square().sum()).clamp(max=1.0))
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[..., P, D]`` -> coefficients ``[..., 1, k]`` (one latent token)."""
-        flat = z.flatten(-2) - self.mean
-        return ((flat @ self.basis) / self.scale).unsqueeze(-2)
+        """Tokens ``[..., P, D]`` -> coefficients ``[..., out_tokens, k]``."""
+        return (self._rows(z) @ self.basis) / self.scale
 
     def reconstruct(self, c: torch.Tensor) -> torch.Tensor:
-        """Coefficients ``[..., 1, k]`` -> tokens ``[..., P, D]`` in the projection's subspace."""
-        flat = (c.squeeze(-2) * self.scale) @ self.basis.T + self.mean
+        """Coefficients ``[..., out_tokens, k]`` -> tokens ``[..., P, D]`` in the projection's
+        subspace."""
+        flat = ((c * self.scale) @ self.basis.T).flatten(-2) + self.mean
         return flat.unflatten(-1, (self.tokens, self.dim))

@@ -40,7 +40,8 @@ def default_model(overrides: list[str], device: str):
     encoder, _ = build_encoder(tcfg, cfg.env.image_size)
     net = ACWorldModelNet(encoder, predictor_config(tcfg, encoder, task.action_dim,
                                                     task.proprio_dim),
-                          projection=tcfg.projection)
+                          projection=tcfg.projection,
+                          projection_per_token=tcfg.projection_per_token)
     return VJEPAWorldModel(net, {"task": cfg.env.name}, device), task
 
 
