@@ -114,9 +114,10 @@ class Bench:
         """Whether training stage ``key`` must run. A finished run with the same ``spec`` is
         reused; a run begun with the same ``spec`` resumes; a run with another spec (budget,
         overrides, data or input checkpoints changed) is removed and starts afresh."""
-        if self._is_current(key, out, spec) and is_trained(out, steps):
+        same = self._recorded(key) == _normalised(spec)
+        if same and is_trained(out, steps):
             return False
-        if self._recorded(key) != _normalised(spec) and out.exists():
+        if not same and out.exists():
             shutil.rmtree(out)
         self._record(key, spec)
         return True
