@@ -39,7 +39,7 @@ def build_model(cfg: dict[str, Any], env) -> Any:
         if cfg.get("encoder") is not None:
             raise ValueError("encoder=... is only used with model=oracle; a world-model "
                              "checkpoint brings its own encoder")
-        return _load(model, device, task)
+        return _load(model, device, task, cfg.get("latent_space", "tokens"))
     from planners.oracle import OracleWorldModel, PixelEncoder
 
     encoder = (PixelEncoder(env_action_dim(env)) if cfg.get("encoder") is None
@@ -47,12 +47,12 @@ def build_model(cfg: dict[str, Any], env) -> Any:
     return OracleWorldModel(lambda: make_env_from_config(cfg["env"]), encoder, env)
 
 
-def _load(path: str, device: str, task: str):
+def _load(path: str, device: str, task: str, latent_space: str = "tokens"):
     if not Path(path).is_file():
         raise FileNotFoundError(f"world-model checkpoint {path!r} does not exist")
     from worldmodel.world_model import load_world_model
 
-    return load_world_model(path, device=device, task=task)
+    return load_world_model(path, device=device, task=task, latent_space=latent_space)
 
 
 def command_line() -> str:

@@ -233,3 +233,38 @@ def test_a_per_token_world_model_trains_and_loads(reach_data, tmp_path):
     start = model.encode(ep["pixels"][:1], ep["proprio"][:1])
     pred = model.rollout(start, torch.zeros(5, 3, 2))
     assert pred.z.shape == (5, 3, net.encoder.num_tokens, net.encoder.dim)
+
+
+def test_projected_latents_rank_plans_exactly_like_token_latents(trained, reach_data):
+    import copy
+
+    from planners import CostConfig, latent_cost, make_planner
+    from worldmodel.data.storage import EpisodeStore
+    from worldmodel.world_model import VJEPAWorldModel
+
+    out, _ = trained
+    tokens = load_world_model(out / "checkpoint.pt")
+    projected = load_world_model(out / "checkpoint.pt", latent_space="projected")
+    ep = EpisodeStore(reach_data)[1]
+    k = tokens.net.projection.k
+    costs = {}
+    for name, model in (("tokens", tokens), ("projected", projected)):
+        start = model.encode(ep["pixels"][:1], ep["proprio"][:1])
+        goal = model.encode(ep["pixels"][-1:])
+        actions = torch.rand(50, 4, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        pred = model.rollout(start, actions)
+        costs[name] = latent_cost(pred, goal, CostConfig(metric="l2", reduce="sum"))
+        plan = make_planner("cem", horizon=4, samples=40, iterations=3, seed=0,
+                            cost={"metric": "l2", "reduce": "sum"}).plan(model, start, goal)
+        costs[name + " plan"] = plan.actions
+    assert start.z.shape == (1, 1, k)                  # k coefficients instead of P x D tokens
+    ratio = costs["tokens"] / costs["projected"]
+    torch.testing.assert_close(ratio, ratio.mean().expand_as(ratio), rtol=1e-3, atol=0)
+    assert torch.equal(costs["tokens"].argsort(), costs["projected"].argsort())
+    torch.testing.assert_close(costs["tokens plan"], costs["projected plan"])
+    with pytest.raises(ValueError, match="latent_space must be one of"):
+        load_world_model(out / "checkpoint.pt", latent_space="pixels")
+    unprojected = copy.deepcopy(tokens.net)
+    unprojected.projection = None
+    with pytest.raises(ValueError, match="trained with a latent projection"):
+        VJEPAWorldModel(unprojected, latent_space="projected")
