@@ -69,3 +69,17 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("reusing finished stage") == 5
+    # changed training settings: the world model and what follows it are redone, not reused
+    before = (tmp_path / "world_model" / "checkpoint.pt").stat().st_mtime_ns
+    changed = [a.replace("model.predictor.dim=16", "model.predictor.dim=8") for a in args]
+    assert main(changed) == 0
+    out = capsys.readouterr().out
+    assert out.count("reusing finished stage") == 2             # collect and pretrain
+    assert "train: action-conditioned predictor on the frozen encoder, 3 steps (its settings " \
+           "changed since it ran)" in out
+    assert "plan: CEM toward 2 held-out goal images, and random actions (an earlier stage is " \
+           "redone)" in out
+    assert (tmp_path / "world_model" / "checkpoint.pt").stat().st_mtime_ns != before
+    recorded = json.loads((tmp_path / "stages.json").read_text())
+    assert "model.predictor.dim=8" in recorded["train"] and set(recorded) == {
+        "collect", "pretrain", "train", "plan", "probe"}

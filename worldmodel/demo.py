@@ -5,12 +5,16 @@ frames (passive video), train the action-conditioned predictor on the frozen enc
 with CEM toward held-out goal images (random actions on the same pairs as the reference row).
 ``probe=true`` adds the frozen-feature probe (pretrained vs random-init encoder). Each stage's config
 is the command's own (``wm <stage> --help``), composed with the overrides below; finished stages
-are reused on a second run unless ``force=true``.
+are reused on a second run unless ``force=true``. ``out/stages.json`` records the settings each
+stage ran with: a stage whose settings changed since (or that has no record), and every stage after
+it, is redone from scratch rather than reused with stale results.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,10 +24,38 @@ from worldmodel.data.storage import list_episodes
 from worldmodel.train.loop import is_trained
 
 
-def _stage(n: int, total: int, name: str, done: bool, what: str) -> bool:
-    print(f"[{n}/{total}] {name}: " + ("reusing finished stage (force=true redoes it)" if done
-                                       else what))
-    return done
+class _Stages:
+    """Which finished stages can be reused: those whose recorded settings are today's, up to the
+    first one that has to be redone (later stages depend on it)."""
+
+    def __init__(self, out: Path, total: int):
+        self.path, self.total = out / "stages.json", total
+        self.record: dict[str, Any] = (json.loads(self.path.read_text())
+                                       if self.path.is_file() else {})
+        self.redoing = False
+
+    def reuse(self, n: int, name: str, finished: bool, settings: Any, stage_dir: Path,
+              what: str) -> bool:
+        """Print the stage's line; True to reuse it, False after clearing ``stage_dir`` to redo."""
+        reuse = finished and not self.redoing and self.record.get(name) == settings
+        why = ""
+        if finished and not reuse:
+            why = (" (an earlier stage is redone)" if self.redoing else
+                   " (its settings changed since it ran)")
+        print(f"[{n}/{self.total}] {name}: " + ("reusing finished stage (force=true redoes it)"
+                                               if reuse else what + why))
+        if not reuse:
+            self.redoing = True
+            self.record.pop(name, None)
+            if stage_dir.exists():
+                shutil.rmtree(stage_dir)
+        return reuse
+
+    def finished(self, name: str, settings: Any) -> None:
+        self.record[name] = settings
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.record, indent=1))
+        tmp.replace(self.path)
 
 
 def demo_command(cfg: DictConfig) -> Path:
@@ -40,47 +72,57 @@ def demo_command(cfg: DictConfig) -> Path:
     env_name = cfg.env.name
     env_args = [f"env={env_name}"] + [f"env.{k}={v}" for k, v in cfg.env.items() if k != "name"]
     total = 5 if cfg.probe else 4
+    out.mkdir(parents=True, exist_ok=True)
+    stages = _Stages(out, total)
 
+    collect_cfg = CollectConfig(env=OmegaConf.to_container(cfg.env, resolve=True),
+                                policy=OmegaConf.to_container(cfg.policy, resolve=True),
+                                episodes=cfg.episodes, steps=cfg.steps, out=str(data_dir),
+                                seed=cfg.seed, workers=cfg.workers, preview=4)
+    settings = {"env": collect_cfg.env, "policy": collect_cfg.policy, "episodes": cfg.episodes,
+                "steps": cfg.steps, "seed": cfg.seed}
     done = len(list_episodes(data_dir)) >= cfg.episodes if data_dir.exists() else False
-    if not _stage(1, total, "collect", done,
-                  f"{cfg.episodes} episodes x {cfg.steps} steps of env={env_name}"):
-        collect(CollectConfig(env=OmegaConf.to_container(cfg.env, resolve=True),
-                              policy=OmegaConf.to_container(cfg.policy, resolve=True),
-                              episodes=cfg.episodes, steps=cfg.steps, out=str(data_dir),
-                              seed=cfg.seed, workers=cfg.workers, preview=4))
+    if not stages.reuse(1, "collect", done, settings, data_dir,
+                        f"{cfg.episodes} episodes x {cfg.steps} steps of env={env_name}"):
+        collect(collect_cfg)
+        stages.finished("collect", settings)
 
-    if not _stage(2, total, "pretrain", is_trained(pre_dir, cfg.pretrain_steps),
-                  f"V-JEPA on the frames, {cfg.pretrain_steps} steps"):
-        pretrain_command(compose("pretrain", [f"env={env_name}", f"data_dir={data_dir}",
-                                              f"out={pre_dir}",
-                                              f"train.steps={cfg.pretrain_steps}",
-                                              f"train.seed={cfg.seed}",
-                                              *cfg.pretrain_overrides]))
+    settings = [f"env={env_name}", f"data_dir={data_dir}", f"out={pre_dir}",
+                f"train.steps={cfg.pretrain_steps}", f"train.seed={cfg.seed}",
+                *cfg.pretrain_overrides]
+    if not stages.reuse(2, "pretrain", is_trained(pre_dir, cfg.pretrain_steps), settings,
+                        pre_dir, f"V-JEPA on the frames, {cfg.pretrain_steps} steps"):
+        pretrain_command(compose("pretrain", settings))
+        stages.finished("pretrain", settings)
 
-    if not _stage(3, total, "train", is_trained(wm_dir, cfg.train_steps),
-                  f"action-conditioned predictor on the frozen encoder, {cfg.train_steps} steps"):
-        train_command(compose("train", [f"env={env_name}", f"data_dir={data_dir}",
-                                        f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
-                                        f"train.steps={cfg.train_steps}",
-                                        f"train.seed={cfg.seed}", *cfg.train_overrides]))
+    settings = [f"env={env_name}", f"data_dir={data_dir}",
+                f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
+                f"train.steps={cfg.train_steps}", f"train.seed={cfg.seed}", *cfg.train_overrides]
+    if not stages.reuse(3, "train", is_trained(wm_dir, cfg.train_steps), settings, wm_dir,
+                        f"action-conditioned predictor on the frozen encoder, "
+                        f"{cfg.train_steps} steps"):
+        train_command(compose("train", settings))
+        stages.finished("train", settings)
 
     results = plan_dir / "results.json"
-    if not _stage(4, total, "plan", results.is_file(),
-                  f"CEM toward {cfg.plan_episodes} held-out goal images, and random actions"):
-        plan_command(compose("plan", [*env_args, f"model={wm_dir / 'checkpoint.pt'}",
-                                      f"episodes={cfg.plan_episodes}", f"out={plan_dir}",
-                                      f"seed={cfg.seed}", *cfg.plan_overrides]),
-                     command=f"wm demo out={cfg.out}")
+    settings = [*env_args, f"model={wm_dir / 'checkpoint.pt'}", f"episodes={cfg.plan_episodes}",
+                f"out={plan_dir}", f"seed={cfg.seed}", *cfg.plan_overrides]
+    if not stages.reuse(4, "plan", results.is_file(), settings, plan_dir,
+                        f"CEM toward {cfg.plan_episodes} held-out goal images, and random "
+                        f"actions"):
+        plan_command(compose("plan", settings), command=f"wm demo out={cfg.out}")
+        stages.finished("plan", settings)
     else:
         print((plan_dir / "summary.md").read_text())
 
     if cfg.probe:
-        done = (probe_dir / "results.json").is_file()
-        if not _stage(5, total, "probe", done, "attentive probe, pretrained vs random-init"):
-            probe_command(compose("probe", [f"env={env_name}", f"data_dir={data_dir}",
-                                            f"encoder={pre_dir / 'checkpoint.pt'}",
-                                            f"out={probe_dir}", f"seed={cfg.seed}",
-                                            *cfg.probe_overrides]))
+        settings = [f"env={env_name}", f"data_dir={data_dir}",
+                    f"encoder={pre_dir / 'checkpoint.pt'}", f"out={probe_dir}",
+                    f"seed={cfg.seed}", *cfg.probe_overrides]
+        if not stages.reuse(5, "probe", (probe_dir / "results.json").is_file(), settings,
+                            probe_dir, "attentive probe, pretrained vs random-init"):
+            probe_command(compose("probe", settings))
+            stages.finished("probe", settings)
         else:
             print((probe_dir / "probe.md").read_text())
     demo_results = out / "results.json"

@@ -1,14 +1,15 @@
 """Rollout throughput of the default action-conditioned world model (what planners pay for).
 
     python -m worldmodel.benchmarks.rollout_throughput [--batch 300] [--horizon 5] [--repeats 7]
-        [world_model=CKPT] [wm train overrides...]
+        [--latent-space tokens|projected] [world_model=CKPT] [wm train overrides...]
 
 Times ``rollout`` of ``batch`` candidate action sequences over ``horizon`` steps (KV-cached,
 inference mode) with the default ``wm train`` architecture (random weights: the cost does not
 depend on them), or with a trained checkpoint. Prints predicted steps/s, peak memory (CUDA: the
 allocator's peak; CPU: the growth of the process' peak RSS), FLOPs by torch's counter, and the
 fraction of the fp32 matmul peak measured in the same run. Also times one CEM replan with the
-issue's settings (300 samples, 10 iterations, horizon 5).
+issue's settings (300 samples, 10 iterations, horizon 5). ``--latent-space projected`` times
+them on the projection's coefficients (``wm plan latent_space=projected``) instead of token space.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from worldmodel.benchmarks.flops import count_flops, matmul_peak_gflops, median_
 from worldmodel.benchmarks.planning import cem_replan_times, describe_times
 
 
-def default_model(overrides: list[str], device: str):
+def default_model(overrides: list[str], device: str, latent_space: str = "tokens"):
     """The default world model architecture with random weights (no training needed)."""
     from omegaconf import OmegaConf
 
@@ -42,7 +43,7 @@ def default_model(overrides: list[str], device: str):
                                                     task.proprio_dim),
                           projection=tcfg.projection,
                           projection_per_token=tcfg.projection_per_token)
-    return VJEPAWorldModel(net, {"task": cfg.env.name}, device), task
+    return VJEPAWorldModel(net, {"task": cfg.env.name}, device, latent_space), task
 
 
 def peak_rss_mb() -> float:
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--latent-space", default="tokens", choices=("tokens", "projected"))
     parser.add_argument("overrides", nargs="*", help="world_model=CKPT, or `wm train` overrides")
     args = parser.parse_args()
     if args.threads:
@@ -64,11 +66,11 @@ def main() -> None:
     ckpt = [o.split("=", 1)[1] for o in args.overrides if o.startswith("world_model=")]
     if ckpt:
         from worldmodel.world_model import load_world_model
-        model = load_world_model(ckpt[0], device=args.device)
+        model = load_world_model(ckpt[0], device=args.device, latent_space=args.latent_space)
         from envs.registry import task_class
         task = task_class(model.meta["task"])
     else:
-        model, task = default_model(args.overrides, args.device)
+        model, task = default_model(args.overrides, args.device, args.latent_space)
     size = model.image_size
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     start = model.encode(pixels, np.zeros((1, task.proprio_dim), np.float32))
