@@ -6,8 +6,9 @@ with CEM toward held-out goal images (random actions on the same pairs as the re
 ``probe=true`` adds the frozen-feature probe (pretrained vs random-init encoder). Each stage's config
 is the command's own (``wm <stage> --help``), composed with the overrides below; finished stages
 are reused on a second run unless ``force=true``. ``out/stages.json`` records the settings each
-stage ran with: a stage whose settings changed since (or that has no record), and every stage after
-it, is redone from scratch rather than reused with stale results.
+stage runs with: a stage whose settings changed since (or that has no record), and every stage after
+it, is redone from scratch rather than reused with stale results; an interrupted stage with the same
+settings resumes.
 """
 from __future__ import annotations
 
@@ -36,26 +37,26 @@ class _Stages:
 
     def reuse(self, n: int, name: str, finished: bool, settings: Any, stage_dir: Path,
               what: str) -> bool:
-        """Print the stage's line; True to reuse it, False after clearing ``stage_dir`` to redo."""
-        reuse = finished and not self.redoing and self.record.get(name) == settings
+        """Print the stage's line and return True to reuse it. Otherwise the stage is about to
+        run: its settings are recorded first (an interrupted stage resumes on the next run), and
+        ``stage_dir`` is cleared when the settings differ from the ones it was made with."""
+        same = self.record.get(name) == settings and not self.redoing
+        reuse = finished and same
         why = ""
-        if finished and not reuse:
+        if not same and stage_dir.exists():
             why = (" (an earlier stage is redone)" if self.redoing else
                    " (its settings changed since it ran)")
         print(f"[{n}/{self.total}] {name}: " + ("reusing finished stage (force=true redoes it)"
                                                if reuse else what + why))
         if not reuse:
-            self.redoing = True
-            self.record.pop(name, None)
-            if stage_dir.exists():
+            self.redoing = True                     # later stages depend on this one
+            if not same and stage_dir.exists():
                 shutil.rmtree(stage_dir)
+            self.record[name] = settings
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.record, indent=1))
+            tmp.replace(self.path)
         return reuse
-
-    def finished(self, name: str, settings: Any) -> None:
-        self.record[name] = settings
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.record, indent=1))
-        tmp.replace(self.path)
 
 
 def demo_command(cfg: DictConfig) -> Path:
@@ -85,7 +86,6 @@ def demo_command(cfg: DictConfig) -> Path:
     if not stages.reuse(1, "collect", done, settings, data_dir,
                         f"{cfg.episodes} episodes x {cfg.steps} steps of env={env_name}"):
         collect(collect_cfg)
-        stages.finished("collect", settings)
 
     settings = [f"env={env_name}", f"data_dir={data_dir}", f"out={pre_dir}",
                 f"train.steps={cfg.pretrain_steps}", f"train.seed={cfg.seed}",
@@ -93,7 +93,6 @@ def demo_command(cfg: DictConfig) -> Path:
     if not stages.reuse(2, "pretrain", is_trained(pre_dir, cfg.pretrain_steps), settings,
                         pre_dir, f"V-JEPA on the frames, {cfg.pretrain_steps} steps"):
         pretrain_command(compose("pretrain", settings))
-        stages.finished("pretrain", settings)
 
     settings = [f"env={env_name}", f"data_dir={data_dir}",
                 f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
@@ -102,7 +101,6 @@ def demo_command(cfg: DictConfig) -> Path:
                         f"action-conditioned predictor on the frozen encoder, "
                         f"{cfg.train_steps} steps"):
         train_command(compose("train", settings))
-        stages.finished("train", settings)
 
     results = plan_dir / "results.json"
     settings = [*env_args, f"model={wm_dir / 'checkpoint.pt'}", f"episodes={cfg.plan_episodes}",
@@ -111,7 +109,6 @@ def demo_command(cfg: DictConfig) -> Path:
                         f"CEM toward {cfg.plan_episodes} held-out goal images, and random "
                         f"actions"):
         plan_command(compose("plan", settings), command=f"wm demo out={cfg.out}")
-        stages.finished("plan", settings)
     else:
         print((plan_dir / "summary.md").read_text())
 
@@ -122,7 +119,6 @@ def demo_command(cfg: DictConfig) -> Path:
         if not stages.reuse(5, "probe", (probe_dir / "results.json").is_file(), settings,
                             probe_dir, "attentive probe, pretrained vs random-init"):
             probe_command(compose("probe", settings))
-            stages.finished("probe", settings)
         else:
             print((probe_dir / "probe.md").read_text())
     demo_results = out / "results.json"

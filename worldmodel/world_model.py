@@ -54,8 +54,8 @@ class VJEPAWorldModel:
     ``latent_space="projected"`` (a model trained with a projection only) hands out the
     predictor's own coefficients instead of token-space reconstructions: the projection's basis
     is orthonormal and has one scale, so an L2 distance ranks latents exactly as in token space
-    while a cost costs ``k`` numbers per frame instead of ``P * D`` (L1 and cosine become those
-    metrics on the coefficients). With unpooled tokens (``model.pool=0``, 64 x 192 per Reach
+    while scoring a candidate reads ``k`` numbers per frame instead of ``P * D`` (L1 and cosine
+    become those metrics on the coefficients). With unpooled tokens (``model.pool=0``, 64 x 192 per Reach
     frame) a CEM replan took 0.76 s instead of 1.3 s (``benchmarks/rollout_throughput.py``).
     """
 
