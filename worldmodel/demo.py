@@ -12,7 +12,6 @@ settings resumes.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,40 +22,31 @@ from envs.collect import CollectConfig, collect
 from worldmodel.cli import compose
 from worldmodel.data.storage import list_episodes
 from worldmodel.train.loop import is_trained
+from worldmodel.train.stages import StageRecord
 
 
 class _Stages:
-    """Which finished stages can be reused: those whose recorded settings are today's, up to the
-    first one that has to be redone (later stages depend on it)."""
+    """The demo's stages in order: each is reused only if its recorded settings are today's and
+    no earlier stage was redone (later stages depend on it). See :class:`StageRecord`."""
 
     def __init__(self, out: Path, total: int):
-        self.path, self.total = out / "stages.json", total
-        self.record: dict[str, Any] = (json.loads(self.path.read_text())
-                                       if self.path.is_file() else {})
+        self.record, self.total = StageRecord(out), total
         self.redoing = False
 
     def reuse(self, n: int, name: str, finished: bool, settings: Any, stage_dir: Path,
               what: str) -> bool:
-        """Print the stage's line and return True to reuse it. Otherwise the stage is about to
-        run: its settings are recorded first (an interrupted stage resumes on the next run), and
-        ``stage_dir`` is cleared when the settings differ from the ones it was made with."""
-        same = self.record.get(name) == settings and not self.redoing
-        reuse = finished and same
+        """Print the stage's line and return True to reuse it; False once it is prepared to run
+        (settings recorded, ``stage_dir`` cleared unless it is an interrupted run to resume)."""
+        existed = stage_dir.exists()
+        run = self.record.prepare(name, stage_dir, settings, finished, stale=self.redoing)
         why = ""
-        if not same and stage_dir.exists():
+        if existed and not stage_dir.exists():          # cleared: it is redone from scratch
             why = (" (an earlier stage is redone)" if self.redoing else
                    " (its settings changed since it ran)")
-        print(f"[{n}/{self.total}] {name}: " + ("reusing finished stage (force=true redoes it)"
-                                               if reuse else what + why))
-        if not reuse:
-            self.redoing = True                     # later stages depend on this one
-            if not same and stage_dir.exists():
-                shutil.rmtree(stage_dir)
-            self.record[name] = settings
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.record, indent=1))
-            tmp.replace(self.path)
-        return reuse
+        print(f"[{n}/{self.total}] {name}: " + (what + why if run else
+                                               "reusing finished stage (force=true redoes it)"))
+        self.redoing = self.redoing or run
+        return not run
 
 
 def demo_command(cfg: DictConfig) -> Path:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from worldmodel.data.storage import list_episodes, write_json_atomic
 from worldmodel.train.loop import is_trained
+from worldmodel.train.stages import StageRecord
 
 #: model rows trained on every task: name -> (``wm train`` overrides, label)
 MODELS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
@@ -74,6 +75,7 @@ class Bench:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.results_path = self.out / "results.json"
+        self.stages = StageRecord(self.out)
         self.results: dict[str, Any] = {"suite": cfg.name, "config": dataclasses.asdict(cfg),
                                         "training": {}, "rows": {}, "data_efficiency": {},
                                         "probe": {}, "stage_s": {}}
@@ -92,35 +94,11 @@ class Bench:
         write_json_atomic(self.results_path, self.results)
 
     # ------------------------------------------------------------------ stage records
-    @property
-    def _stages_path(self) -> Path:
-        return self.out / "stages.json"
-
-    def _recorded(self, key: str) -> Any:
-        path = self._stages_path
-        return json.loads(path.read_text()).get(key) if path.is_file() else None
-
-    def _record(self, key: str, spec: dict[str, Any]) -> None:
-        path = self._stages_path
-        stages = json.loads(path.read_text()) if path.is_file() else {}
-        stages[key] = _normalised(spec)
-        write_json_atomic(path, stages)
-
-    def _is_current(self, key: str, output: Path, spec: dict[str, Any]) -> bool:
-        """Whether stage ``key`` wrote ``output`` with exactly ``spec``."""
-        return output.exists() and self._recorded(key) == _normalised(spec)
-
     def _prepare_run(self, key: str, out: Path, spec: dict[str, Any], steps: int) -> bool:
         """Whether training stage ``key`` must run. A finished run with the same ``spec`` is
         reused; a run begun with the same ``spec`` resumes; a run with another spec (budget,
         overrides, data or input checkpoints changed) is removed and starts afresh."""
-        same = self._recorded(key) == _normalised(spec)
-        if same and is_trained(out, steps):
-            return False
-        if not same and out.exists():
-            shutil.rmtree(out)
-        self._record(key, spec)
-        return True
+        return self.stages.prepare(key, out, spec, is_trained(out, steps))
 
     # ------------------------------------------------------------------ stages
     def collect(self, task: str) -> Path:
@@ -203,7 +181,7 @@ class Bench:
                 "planner": planner, "long": long, "seed": self.cfg.seed,
                 "episodes": episodes, "steps": steps}
         stage = f"{task}/plan/{key}"
-        if self._is_current(stage, path, spec):
+        if self.stages.is_current(stage, path, spec):
             return json.loads(path.read_text())
         from envs.registry import make_env
         from planners.evaluate import EvalConfig, evaluate, pairs_for
@@ -234,7 +212,7 @@ class Bench:
         row.update(planner=name, pairs="long" if long else "default", steps=steps)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, row)
-        self._record(stage, spec)
+        self.stages.record(stage, spec)
         return row
 
     def probe(self, task: str, data: Path, checkpoints: dict[str, Path]) -> dict[str, Any]:
@@ -244,12 +222,12 @@ class Bench:
         spec = {"models": {k: file_id(p) for k, p in checkpoints.items()},
                 "data": len(list_episodes(data)), "steps": self.cfg.probe_steps,
                 "seed": self.cfg.seed}
-        if not self._is_current(f"{task}/probe", path, spec):
+        if not self.stages.is_current(f"{task}/probe", path, spec):
             self._log(f"{task}: frozen-feature probe of each model's encoder")
             write_json_atomic(path, probe_model_encoders(data, checkpoints,
                                                          self.cfg.probe_steps, self.cfg.seed,
                                                          self.cfg.progress))
-            self._record(f"{task}/probe", spec)
+            self.stages.record(f"{task}/probe", spec)
         return json.loads(path.read_text())
 
     # ------------------------------------------------------------------ the suite
@@ -322,11 +300,6 @@ def _checkpoint_inputs(overrides: list[str]) -> list[str]:
     """The checkpoint files a ``wm train`` run reads (``encoder=PATH``, ``world_model=PATH``)."""
     pairs = (o.split("=", 1) for o in overrides if "=" in o)
     return [v for k, v in pairs if k in ("encoder", "world_model") and Path(v).is_file()]
-
-
-def _normalised(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` as it reads back from JSON (tuples as lists, paths as strings)."""
-    return json.loads(json.dumps(spec, default=str))
 
 
 #: state-dict prefixes of the parameters a run trains, by checkpoint kind (the rest is frozen)
