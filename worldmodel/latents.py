@@ -146,7 +146,8 @@ class LatentProjection(nn.Module):
     O(1)). The predictor learns in this space: the top components carry the scene's moving parts
     and are predictable, while the many low-variance channels of a frozen ViT's tokens are not
     and would dominate an L1 loss on raw tokens. :meth:`reconstruct` maps back to token space,
-    where planners measure distances.
+    where planners measure distances by default (``wm plan latent_space=projected`` measures them
+    on the coefficients instead: the same L2 ranking, since the basis is orthonormal).
 
     Two modes:
 
