@@ -31,7 +31,7 @@ import argparse
 import numpy as np
 import torch
 
-from envs.registry import make_env
+from envs.registry import make_env_from_config
 from envs.seeding import episode_seed
 from planners.evaluate import held_out_pairs
 from planners.costs import distance
@@ -115,13 +115,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model = load_world_model(args.world_model.split("=", 1)[-1], device="cpu")
-    env = make_env(model.meta["task"], **{k: v for k, v in model.meta["env"].items()
-                                          if k != "name"})
+    env = make_env_from_config(model.meta["env"])
+    pixels16 = PixelEncoder(model.action_dim, 16)
     spaces = {
         "model latents (planner's)": lambda px: model.encode(px).z,
         "encoder tokens (no projection)": lambda px: model.net.encoder.encode_pixels(
             torch.from_numpy(px)),
-        "pixels 16x16": lambda px: PixelEncoder(model.action_dim, 16).encode(px).z,
+        "pixels 16x16": lambda px: pixels16.encode(px).z,
     }
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in spaces}
 

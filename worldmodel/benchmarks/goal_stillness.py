@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 import torch
 
-from envs.registry import make_env
+from envs.registry import make_env_from_config
 from envs.seeding import episode_seed
 from planners.costs import CostConfig, latent_cost
 from worldmodel.world_model import load_world_model
@@ -29,8 +29,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=5)
     args = parser.parse_args()
     model = load_world_model(args.world_model.split("=", 1)[-1])
-    env = make_env(model.meta["task"], **{k: v for k, v in model.meta["env"].items()
-                                          if k != "name"})
+    env = make_env_from_config(model.meta["env"])
     gen = torch.Generator().manual_seed(0)
     ranks = []
     for i in range(args.pairs):
