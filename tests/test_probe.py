@@ -12,7 +12,7 @@ from conftest import small_collect
 from envs.collect import collect
 from worldmodel.data.storage import DatasetError
 from worldmodel.probe import (AttentiveProbe, ProbeConfig, extract_features, fit_probe, predict,
-                              probe_command, r2_score, run_probe)
+                              label_shares, probe_command, r2_score, run_probe)
 from worldmodel.models import VideoViT, vit_config
 from worldmodel.train.checkpoint import CheckpointError, save_checkpoint
 
@@ -113,6 +113,31 @@ def test_run_probe_random_only_writes_results(reach_data, tmp_path):
     table = (out / "probe.md").read_text()
     assert "random_init" in table and "cos_shoulder" in table
     assert not list(out.glob(".*tmp*"))
+
+
+def test_label_shares_are_nested_episode_counts():
+    assert label_shares([1.0, 0.1, 0.5], 40) == [(0.1, 4), (0.5, 20), (1.0, 40)]
+    assert label_shares(0.01, 40) == [(0.01, 1)]   # at least one episode
+    for bad in ([], [0.0], [1.5], [-0.2, 1.0]):
+        with pytest.raises(ValueError, match="label_fractions"):
+            label_shares(bad, 40)
+
+
+def test_low_shot_probe_keeps_held_out_set_and_full_share_result(reach_data, tmp_path):
+    full = run_probe(_probe_cfg(reach_data))
+    out = tmp_path / "low_shot"
+    both = run_probe(_probe_cfg(reach_data, label_fractions=[0.5, 1.0], out=str(out)))
+    assert list(both["by_fraction"]) == ["0.5", "1.0"]
+    half, whole = both["by_fraction"]["0.5"], both["by_fraction"]["1.0"]
+    assert whole["random_init"]["train_episodes"] == 4 == both["train_episodes"]
+    assert half["random_init"]["train_episodes"] == 2
+    # the full-label row is the plain run's, number for number; the held-out set is unchanged
+    assert both["rows"]["random_init"]["r2"] == full["rows"]["random_init"]["r2"]
+    assert both["val_frames"] == full["val_frames"]
+    # half the labels is a different fit
+    assert half["random_init"]["r2"] != whole["random_init"]["r2"]
+    table = (out / "probe.md").read_text()
+    assert "50% (2)" in table and "100% (4)" in table
 
 
 def test_run_probe_with_checkpoint_has_both_rows(reach_data, checkpoint):

@@ -37,7 +37,7 @@ from worldmodel.train.loop import resolve_device
 
 __all__ = ["AttentiveProbe", "ProbeConfig", "extract_features", "probe_targets", "r2_score",
            "fit_probe", "predict", "build_encoders", "probe_encoders", "run_probe",
-           "format_table", "probe_command"]
+           "format_table", "label_shares", "probe_command"]
 
 #: an encoder: a module with ``encode_frames`` (``[B, T, C, H, W] -> [B, T, N, D]``) or a callable
 #: with the same input giving ``[B, T, N, D]``, ``[B, N, D]`` or ``[B, D]`` (one global vector)
@@ -258,6 +258,10 @@ class ProbeConfig:
         frames_per_episode: evenly spaced frames encoded per episode (None: all of them).
         steps / batch_size / lr / weight_decay: probe training on the cached features.
         include_random: also probe the same architecture with random weights (the baseline).
+        label_fractions: shares of the training episodes whose labels a probe is trained on
+            (V-JEPA's low-shot frozen evaluation): the first ``round(f * n)`` training episodes,
+            so smaller shares are subsets of larger ones; the held-out episodes stay the same.
+            ``rows`` holds the largest share, ``by_fraction`` every share.
         heads / num_queries / mlp_ratio: probe shape (heads is reduced to a divisor of the width).
         device: where encoders and probes run (``auto``: CUDA when available).
         threads: torch CPU threads; 0 leaves torch's default.
@@ -275,6 +279,7 @@ class ProbeConfig:
     weight_decay: float = 0.01
     seed: int = 0
     include_random: bool = True
+    label_fractions: tuple[float, ...] = (1.0,)
     heads: int = 4
     num_queries: int = 1
     mlp_ratio: float = 0.0
@@ -331,56 +336,93 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
         raise ValueError(f"dataset {str(store.data_dir)!r} has {len(store)} episode(s); the probe "
                          f"needs at least 2 to hold whole episodes out for validation")
     train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, cfg.split_seed)
+    shares = label_shares(cfg.label_fractions, len(train_eps))
     fpe = cfg.frames_per_episode
     common = dict(frames_per_episode=fpe, batch_size=cfg.extract_batch_size,
                   progress=cfg.progress)
-    rows: dict[str, dict[str, Any]] = {}
+    by_fraction: dict[str, dict[str, dict[str, Any]]] = {str(f): {} for f, _ in shares}
     names: list[str] = []
-    y_train = y_val = None
+    raw_train = raw_val = None
     for name, encoder in encoders.items():
         t0 = time.perf_counter()
         x_train, s_train = extract_features(encoder, store, train_eps, desc=f"{name} train",
                                             **common)
         x_val, s_val = extract_features(encoder, store, val_eps, desc=f"{name} val", **common)
         extract_s = time.perf_counter() - t0
-        if y_train is None:
+        if raw_train is None:
             raw_train, names = probe_targets(store, s_train)
             raw_val, _ = probe_targets(store, s_val)
-            mean, std = raw_train.mean(0), raw_train.std(0)
-            std = np.where(std > 1e-8, std, 1.0)
-            y_train = torch.from_numpy((raw_train - mean) / std).float()
-            y_val = torch.from_numpy((raw_val - mean) / std).float()
-        t0 = time.perf_counter()
-        device = _encoder_device(encoder)
-        probe = fit_probe(x_train, y_train, steps=cfg.steps, batch_size=cfg.batch_size,
-                          lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
-                          heads=cfg.heads, num_queries=cfg.num_queries,
-                          mlp_ratio=cfg.mlp_ratio, device=device)
-        train_s = time.perf_counter() - t0
-        r2_val = r2_score(predict(probe, x_val), y_val)
-        r2_train = r2_score(predict(probe, x_train), y_train)
-        rows[name] = {"r2": float(r2_val.mean()),
-                      "r2_per_target": {n: float(v) for n, v in zip(names, r2_val)},
-                      "train_r2": float(r2_train.mean()),
-                      "tokens": int(x_train.shape[1]), "feature_dim": int(x_train.shape[2]),
-                      "extract_s": round(extract_s, 3), "train_s": round(train_s, 3)}
+        per_episode = len(x_train) // len(train_eps)  # frames are in episode, then time order
+        for fraction, episodes in shares:
+            n = episodes * per_episode
+            row = _fit_and_score(x_train[:n], raw_train[:n], x_val, raw_val, cfg,
+                                 _encoder_device(encoder))
+            row.update(names=names, tokens=int(x_train.shape[1]),
+                       feature_dim=int(x_train.shape[2]), extract_s=round(extract_s, 3),
+                       train_episodes=episodes)
+            by_fraction[str(fraction)][name] = row
+    for rows in by_fraction.values():
+        for row in rows.values():
+            row["r2_per_target"] = dict(zip(row.pop("names"), row["r2_per_target"]))
+    top_fraction, top_episodes = shares[-1]
     return {"task": store.meta.task, "data_dir": str(store.data_dir), "targets": names,
-            "rows": rows, "train_frames": int(y_train.shape[0]), "val_frames": int(y_val.shape[0]),
-            "train_episodes": len(train_eps), "val_episodes": len(val_eps)}
+            "rows": by_fraction[str(top_fraction)], "by_fraction": by_fraction,
+            "train_frames": top_episodes * (len(raw_train) // len(train_eps)),
+            "val_frames": int(len(raw_val)),
+            "train_episodes": top_episodes, "val_episodes": len(val_eps)}
+
+
+def label_shares(fractions: Sequence[float], num_train: int) -> list[tuple[float, int]]:
+    """``(fraction, training episodes)`` for each label fraction, ascending; ``ValueError`` for a
+    fraction outside ``(0, 1]`` or none at all. At least one episode per share."""
+    if isinstance(fractions, (int, float)):
+        fractions = [fractions]
+    try:
+        shares = sorted({float(f) for f in fractions})
+    except (TypeError, ValueError):
+        shares = []
+    if not shares or not all(0.0 < f <= 1.0 for f in shares):
+        raise ValueError(f"label_fractions must be shares in (0, 1], got {fractions!r}")
+    fractions = shares
+    return [(f, max(1, min(num_train, round(f * num_train)))) for f in fractions]
+
+
+def _fit_and_score(x_train: torch.Tensor, raw_train: np.ndarray, x_val: torch.Tensor,
+                   raw_val: np.ndarray, cfg: ProbeConfig, device: torch.device) -> dict[str, Any]:
+    """Standardise the targets with the training labels' mean/std, fit one probe, score R^2."""
+    mean, std = raw_train.mean(0), raw_train.std(0)
+    std = np.where(std > 1e-8, std, 1.0)
+    y_train = torch.from_numpy((raw_train - mean) / std).float()
+    y_val = torch.from_numpy((raw_val - mean) / std).float()
+    t0 = time.perf_counter()
+    probe = fit_probe(x_train, y_train, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                      weight_decay=cfg.weight_decay, seed=cfg.seed, heads=cfg.heads,
+                      num_queries=cfg.num_queries, mlp_ratio=cfg.mlp_ratio, device=device)
+    train_s = time.perf_counter() - t0
+    r2_val = r2_score(predict(probe, x_val), y_val)
+    r2_train = r2_score(predict(probe, x_train), y_train)
+    return {"r2": float(r2_val.mean()), "r2_per_target": [float(v) for v in r2_val],
+            "train_r2": float(r2_train.mean()), "train_s": round(train_s, 3)}
 
 
 def format_table(result: Mapping[str, Any]) -> str:
-    """A markdown table of a :func:`probe_encoders` result: one row per encoder."""
+    """A markdown table of a :func:`probe_encoders` result: one row per encoder (and label share,
+    when several were probed)."""
     names = list(result["targets"])
+    by_fraction = result.get("by_fraction") or {"1.0": result["rows"]}
+    several = len(by_fraction) > 1
     lines = [f"Attentive probe on frozen features: task `{result['task']}`, "
              f"{result['train_frames']} train / {result['val_frames']} held-out frames "
              f"({result['train_episodes']} / {result['val_episodes']} episodes); R^2 on held-out "
              f"episodes (1 = perfect, 0 = predicting the mean).", "",
-             "| encoder | R^2 (mean) | " + " | ".join(names) + " | train R^2 |",
-             "|---|---:|" + "---:|" * len(names) + "---:|"]
-    for enc, row in result["rows"].items():
-        per = " | ".join(f"{row['r2_per_target'][n]:.3f}" for n in names)
-        lines.append(f"| {enc} | {row['r2']:.3f} | {per} | {row['train_r2']:.3f} |")
+             "| encoder | " + ("labels (train episodes) | " if several else "") + "R^2 (mean) | "
+             + " | ".join(names) + " | train R^2 |",
+             "|---|" + ("---:|" if several else "") + "---:|" + "---:|" * len(names) + "---:|"]
+    for fraction, rows in by_fraction.items():
+        for enc, row in rows.items():
+            share = f"{float(fraction):.0%} ({row['train_episodes']}) | " if several else ""
+            per = " | ".join(f"{row['r2_per_target'][n]:.3f}" for n in names)
+            lines.append(f"| {enc} | {share}{row['r2']:.3f} | {per} | {row['train_r2']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
