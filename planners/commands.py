@@ -43,7 +43,7 @@ def build_model(cfg: dict[str, Any], env) -> Any:
     from planners.oracle import OracleWorldModel, PixelEncoder
 
     encoder = (PixelEncoder(env_action_dim(env)) if cfg.get("encoder") is None
-               else _load(cfg["encoder"], device, task))
+               else _load(cfg["encoder"], device, task, cfg.get("latent_space", "tokens")))
     return OracleWorldModel(lambda: make_env_from_config(cfg["env"]), encoder, env)
 
 

@@ -34,6 +34,8 @@ class EvalConfig:
         steps / replan_every: the MPC budget and replanning rate (see :class:`MPCConfig`).
         videos: episodes whose records are kept for MP4s (the first ones).
         progress: show a progress bar.
+        only: run just these pair indices (each in ``[0, episodes)``) to re-run a few episodes;
+            each pair and its planner seed are the same as in the full run, so are its results.
     """
 
     episodes: int = 50
@@ -44,6 +46,7 @@ class EvalConfig:
     replan_every: int = 1
     videos: int = 4
     progress: bool = True
+    only: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) \
@@ -53,6 +56,13 @@ class EvalConfig:
             raise ValueError(f"videos must be >= 0, got {self.videos}")
         if self.pairs not in PAIR_SETS:
             raise ValueError(f"pairs must be one of {PAIR_SETS}, got {self.pairs!r}")
+        if self.only is not None:
+            only = [self.only] if isinstance(self.only, int) else list(self.only)
+            if not only or not all(isinstance(i, int) and not isinstance(i, bool)
+                                   and 0 <= i < self.episodes for i in only):
+                raise ValueError(f"only must list pair indices in [0, episodes={self.episodes}), "
+                                 f"got {self.only!r}")
+            self.only = tuple(only)
         if self.pairs == "long" and self.stream == "eval":
             self.stream = "eval_long"
         self.mpc()  # validates steps / replan_every
@@ -68,6 +78,7 @@ class EpisodePair:
     seed: int
     start_state: np.ndarray
     goal_state: np.ndarray
+    index: int = 0          # position in the held-out sequence
 
 
 def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval",
@@ -87,13 +98,15 @@ def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval",
             env.reset(seed=s, options={"start_state": start, "goal_state": goal})
         else:
             env.reset(seed=s)
-        pairs.append(EpisodePair(s, env.get_state().copy(), np.array(env.goal_state, np.float64)))
+        pairs.append(EpisodePair(s, env.get_state().copy(), np.array(env.goal_state, np.float64),
+                                 index=i))
     return pairs
 
 
 def pairs_for(env, cfg: EvalConfig) -> list[EpisodePair]:
-    """The held-out pairs an :class:`EvalConfig` names."""
-    return held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream, long=cfg.pairs == "long")
+    """The held-out pairs an :class:`EvalConfig` names (``cfg.only``: just those of them)."""
+    pairs = held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream, long=cfg.pairs == "long")
+    return pairs if cfg.only is None else [pairs[i] for i in cfg.only]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -124,7 +137,7 @@ def summarize(records: list[EpisodeRecord], pairs: list[EpisodePair]) -> dict[st
     n = len(records)
     wins = sum(r.success for r in records)
     plan_ms = np.array([ms for r in records for ms in r.plan_ms], np.float64)
-    per_episode = [{"seed": p.seed, **r.summary()} for p, r in zip(pairs, records)]
+    per_episode = [{"pair": p.index, "seed": p.seed, **r.summary()} for p, r in zip(pairs, records)]
     return {
         "success_rate": wins / n,
         "success_ci95": list(wilson_interval(wins, n)),

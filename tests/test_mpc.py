@@ -213,6 +213,25 @@ def test_report_writes_results_summary_videos_and_plot(env, tmp_path):
     assert paths["plot"].stat().st_size > 0 and paths["plot"].name == "plot_costs.png"
 
 
+def test_only_reruns_chosen_pairs_with_identical_results(env):
+    from planners.registry import make_planner
+
+    def run(**kw):
+        cfg = EvalConfig(episodes=4, steps=3, videos=0, progress=False, **kw)
+        return evaluate(env, ToyModel(), make_planner("random", horizon=3, seed=0), cfg)
+
+    full, part = run(), run(only=[3, 1])
+    assert [e["pair"] for e in full["per_episode"]] == [0, 1, 2, 3]
+    assert [e["pair"] for e in part["per_episode"]] == [3, 1] and part["episodes"] == 2
+    for row in part["per_episode"]:
+        same = full["per_episode"][row["pair"]]
+        assert row["seed"] == same["seed"] and row["final_distance"] == same["final_distance"]
+    assert full["per_episode"][1]["final_distance"] != full["per_episode"][3]["final_distance"]
+    for bad in ([4], [], [-1], ["a"]):
+        with pytest.raises(ValueError, match="only must list pair indices"):
+            EvalConfig(episodes=4, only=bad)
+
+
 def test_oracle_rollout_matches_stepping_the_live_env(env):
     live = ReachEnv(image_size=32)
     encoder = PixelEncoder(action_dim=4, size=None)           # chunk = 2 env actions
