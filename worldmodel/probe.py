@@ -338,6 +338,7 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
     train_eps, val_eps = split_episodes(len(store), cfg.val_fraction, cfg.split_seed)
     shares = label_shares(cfg.label_fractions, len(train_eps))
     fpe = cfg.frames_per_episode
+    frames_per_ep = len(frame_indices(store.meta.steps + 1, fpe))  # as extract_features takes them
     common = dict(frames_per_episode=fpe, batch_size=cfg.extract_batch_size,
                   progress=cfg.progress)
     by_fraction: dict[str, dict[str, dict[str, Any]]] = {str(f): {} for f, _ in shares}
@@ -352,23 +353,17 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
         if raw_train is None:
             raw_train, names = probe_targets(store, s_train)
             raw_val, _ = probe_targets(store, s_val)
-        per_episode = len(x_train) // len(train_eps)  # frames are in episode, then time order
         for fraction, episodes in shares:
-            n = episodes * per_episode
-            row = _fit_and_score(x_train[:n], raw_train[:n], x_val, raw_val, cfg,
+            n = episodes * frames_per_ep  # frames are in episode, then time order
+            row = _fit_and_score(x_train[:n], raw_train[:n], x_val, raw_val, names, cfg,
                                  _encoder_device(encoder))
-            row.update(names=names, tokens=int(x_train.shape[1]),
-                       feature_dim=int(x_train.shape[2]), extract_s=round(extract_s, 3),
-                       train_episodes=episodes)
+            row.update(tokens=int(x_train.shape[1]), feature_dim=int(x_train.shape[2]),
+                       extract_s=round(extract_s, 3), train_episodes=episodes)
             by_fraction[str(fraction)][name] = row
-    for rows in by_fraction.values():
-        for row in rows.values():
-            row["r2_per_target"] = dict(zip(row.pop("names"), row["r2_per_target"]))
     top_fraction, top_episodes = shares[-1]
     return {"task": store.meta.task, "data_dir": str(store.data_dir), "targets": names,
             "rows": by_fraction[str(top_fraction)], "by_fraction": by_fraction,
-            "train_frames": top_episodes * (len(raw_train) // len(train_eps)),
-            "val_frames": int(len(raw_val)),
+            "train_frames": top_episodes * frames_per_ep, "val_frames": int(len(raw_val)),
             "train_episodes": top_episodes, "val_episodes": len(val_eps)}
 
 
@@ -383,12 +378,12 @@ def label_shares(fractions: Sequence[float], num_train: int) -> list[tuple[float
         shares = []
     if not shares or not all(0.0 < f <= 1.0 for f in shares):
         raise ValueError(f"label_fractions must be shares in (0, 1], got {fractions!r}")
-    fractions = shares
-    return [(f, max(1, min(num_train, round(f * num_train)))) for f in fractions]
+    return [(f, max(1, min(num_train, round(f * num_train)))) for f in shares]
 
 
 def _fit_and_score(x_train: torch.Tensor, raw_train: np.ndarray, x_val: torch.Tensor,
-                   raw_val: np.ndarray, cfg: ProbeConfig, device: torch.device) -> dict[str, Any]:
+                   raw_val: np.ndarray, names: Sequence[str], cfg: ProbeConfig,
+                   device: torch.device) -> dict[str, Any]:
     """Standardise the targets with the training labels' mean/std, fit one probe, score R^2."""
     mean, std = raw_train.mean(0), raw_train.std(0)
     std = np.where(std > 1e-8, std, 1.0)
@@ -401,7 +396,8 @@ def _fit_and_score(x_train: torch.Tensor, raw_train: np.ndarray, x_val: torch.Te
     train_s = time.perf_counter() - t0
     r2_val = r2_score(predict(probe, x_val), y_val)
     r2_train = r2_score(predict(probe, x_train), y_train)
-    return {"r2": float(r2_val.mean()), "r2_per_target": [float(v) for v in r2_val],
+    return {"r2": float(r2_val.mean()),
+            "r2_per_target": {n: float(v) for n, v in zip(names, r2_val)},
             "train_r2": float(r2_train.mean()), "train_s": round(train_s, 3)}
 
 
@@ -409,7 +405,7 @@ def format_table(result: Mapping[str, Any]) -> str:
     """A markdown table of a :func:`probe_encoders` result: one row per encoder (and label share,
     when several were probed)."""
     names = list(result["targets"])
-    by_fraction = result.get("by_fraction") or {"1.0": result["rows"]}
+    by_fraction = result["by_fraction"]
     several = len(by_fraction) > 1
     lines = [f"Attentive probe on frozen features: task `{result['task']}`, "
              f"{result['train_frames']} train / {result['val_frames']} held-out frames "

@@ -55,8 +55,8 @@ class VJEPAWorldModel:
     predictor's own coefficients instead of token-space reconstructions: the projection's basis
     is orthonormal and has one scale, so an L2 distance ranks latents exactly as in token space
     while scoring a candidate reads ``k`` numbers per frame instead of ``P * D`` (L1 and cosine
-    become those metrics on the coefficients). With unpooled tokens (``model.pool=0``, 64 x 192 per Reach
-    frame) a CEM replan took 0.76 s instead of 1.3 s (``benchmarks/rollout_throughput.py``).
+    become those metrics on the coefficients). With unpooled tokens (``model.pool=0``, 64 x 192
+    per Reach frame) a CEM replan took 0.76 s instead of 1.3 s (``benchmarks/rollout_throughput.py``).
     """
 
     def __init__(self, net: ACWorldModelNet, meta: dict[str, Any] | None = None,
