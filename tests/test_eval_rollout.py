@@ -37,17 +37,18 @@ def test_errors_align_predictions_with_the_frames_that_followed(reach_data):
     assert errors["repeat_last"][2] > errors["repeat_last"][0] > 0  # things move over time
 
 
-def test_eval_rollout_writes_table_plot_and_json(reach_data, tmp_path):
+def test_eval_rollout_writes_table_plot_and_json_next_to_the_model(reach_data, tmp_path):
     from test_world_model import _train_cfg
     from worldmodel.ac_train import train_world_model
 
     train_world_model(_train_cfg(reach_data, tmp_path / "wm", steps=5))
     result = eval_rollout(RolloutEvalConfig(world_model=str(tmp_path / "wm" / "checkpoint.pt"),
-                                            data_dir=str(reach_data), out=str(tmp_path / "out"),
+                                            data_dir=str(reach_data), out="auto",
                                             horizon=3, every=3, val_fraction=0.34,
                                             progress=False, device="cpu"))
-    saved = json.loads((tmp_path / "out" / "rollout_error.json").read_text())
+    out = tmp_path / "wm" / "eval_rollout"          # out=auto: beside the checkpoint
+    saved = json.loads((out / "rollout_error.json").read_text())
     assert saved["horizon"] == 3 and len(saved["model"]) == 3 and len(saved["repeat_last"]) == 3
     assert result["ratio_to_repeat_last"] == saved["ratio_to_repeat_last"]
-    assert (tmp_path / "out" / "rollout_error.png").stat().st_size > 1000
-    assert "repeat last" in (tmp_path / "out" / "rollout_error.md").read_text()
+    assert (out / "rollout_error.png").stat().st_size > 1000
+    assert "repeat last" in (out / "rollout_error.md").read_text()

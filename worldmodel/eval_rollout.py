@@ -37,6 +37,8 @@ class RolloutEvalConfig:
         horizon: prediction steps (model steps; each an action chunk of ``stride`` env steps).
         every: a rollout starts every ``every`` steps of each episode.
         videos: episodes written as real | imagined videos (models with ``decode`` only).
+        out: where the results go; ``"auto"`` = ``eval_rollout/`` next to the world model's
+            checkpoint (so a run never lands in another task's folder); None = print only.
     """
 
     world_model: str = "runs/reach/world_model/checkpoint.pt"
@@ -151,7 +153,7 @@ def eval_rollout(cfg: RolloutEvalConfig) -> dict[str, Any]:
           f"({cfg.metric} in latent space; lower is better)\n{table}\n"
           f"model / repeat-last at horizon {cfg.horizon}: {ratio[-1]:.2f}")
     if cfg.out:
-        out = Path(cfg.out)
+        out = Path(cfg.world_model).parent / "eval_rollout" if cfg.out == "auto" else Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "rollout_error.json", result)
         write_text_atomic(out / "rollout_error.md", table + "\n")
