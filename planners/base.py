@@ -124,6 +124,15 @@ class Planner(abc.ABC):
         self.remember(best.actions)
         return PlanResult(actions=best.actions, cost=best.cost, costs=history)
 
+    def finish_with(self, actions: torch.Tensor, history: list[float], model: WorldModel,
+                    start: Latent, goal: Latent) -> PlanResult:
+        """Return (and remember) the sequence ``actions [H, A]`` itself, whatever the search saw,
+        with its own predicted cost; ``history`` stays the search's best cost per iteration."""
+        with torch.no_grad():
+            cost = float(self.evaluate(model, start, goal, actions[None])[0])
+        self.remember(actions)
+        return PlanResult(actions=actions.detach().clone(), cost=cost, costs=history)
+
     def evaluate(self, model: WorldModel, start: Latent, goal: Latent,
                  actions: torch.Tensor) -> torch.Tensor:
         """Predicted cost ``[N]`` of candidate sequences ``actions [N, H, A]``."""

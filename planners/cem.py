@@ -4,7 +4,10 @@ Each iteration samples ``samples`` sequences ``[H, A]`` around the current mean 
 always one of them), clamps them to the bounds, scores them in one batched rollout, and moves the
 mean/std toward the ``elites`` best, with momentum. The returned plan is the lowest-cost sequence
 *evaluated* during the search (the final mean is evaluated too), so ``PlanResult.cost`` is a real
-predicted cost and never worse than any candidate seen.
+predicted cost and never worse than any candidate seen. ``execute="mean"`` returns the final mean
+instead: the argmin of thousands of noisy predictions favours sequences whose cost the model
+underestimates (near a goal, a small move that it wrongly scores below staying put), while the mean
+of the elites averages such errors out.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class CEMConfig(PlannerConfig):
         init_std: initial std, in half-widths: ``init_std * (high - low) / 2`` action units.
         min_std: floor of the std, in half-widths (keeps the search from collapsing).
         momentum: ``new = momentum * old + (1 - momentum) * elite statistic`` (mean and std).
+        execute: ``"best"`` returns the lowest-cost sequence evaluated, ``"mean"`` the final mean.
     """
 
     samples: int = 300
@@ -35,6 +39,7 @@ class CEMConfig(PlannerConfig):
     init_std: float = 1.0
     min_std: float = 0.05
     momentum: float = 0.1
+    execute: str = "best"
 
     def __post_init__(self):
         super().__post_init__()
@@ -51,6 +56,8 @@ class CEMConfig(PlannerConfig):
             raise ValueError(f"min_std must be >= 0, got {self.min_std}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.execute not in ("best", "mean"):
+            raise ValueError(f"execute must be 'best' or 'mean', got {self.execute!r}")
 
 
 class CEM(Planner):
@@ -78,4 +85,6 @@ class CEM(Planner):
                 elite_std = elite.std(0, unbiased=False)
                 mean = cfg.momentum * mean + (1 - cfg.momentum) * elite.mean(0)
                 std = (cfg.momentum * std + (1 - cfg.momentum) * elite_std).clamp_min(min_std)
+        if cfg.execute == "mean":
+            return self.finish_with(mean, history, model, start, goal)
         return self.finish(best, history, model, start, goal, mean[None])

@@ -125,6 +125,19 @@ def test_planner_stops_on_the_bound_when_the_optimum_is_outside(model, name):
     assert result.cost == pytest.approx(boxed_cost, rel=1e-2)
 
 
+def test_cem_executing_its_final_mean_finds_the_optimum_and_reports_the_mean_cost(model):
+    best, best_cost = linear_optimum(model, Z0, GOAL, H, reduce="sum")
+    planner, result = plan("cem", model, execute="mean", **ACCURATE["cem"])
+    assert (result.actions - best).abs().max() < 0.05
+    start, goal = model.encode(Z0), model.encode(GOAL)
+    assert result.cost == pytest.approx(float(planner.evaluate(model, start, goal,
+                                                                result.actions[None])[0]))
+    assert len(result.costs) == ACCURATE["cem"]["iterations"]  # the search's best per iteration
+    planner.advance(1)                                 # the warm start shifts the mean's plan
+    assert torch.equal(planner.initial_mean(model.action_dim, model.device),
+                       torch.cat([result.actions[1:], torch.zeros(1, model.action_dim)]))
+
+
 def test_gradient_planner_works_inside_no_grad(model):
     with torch.no_grad():
         _, result = plan("gradient", model, **ACCURATE["gradient"])
@@ -214,6 +227,7 @@ def test_make_planner_rejects_unknown_names_and_keys():
     lambda: CEMConfig(samples=10, elites=20),
     lambda: CEMConfig(samples=0),
     lambda: CEMConfig(momentum=1.0),
+    lambda: CEMConfig(execute="median"),
     lambda: MPPIConfig(temperature=0.0),
     lambda: MPPIConfig(std_decay=1.5),
     lambda: GradientConfig(restarts=0),
