@@ -57,6 +57,10 @@ class HierConfig(PlannerConfig):
             the goal: the goal is then about one macro step away, and a predicted subgoal would
             only add the high level's error. From then on the episode's subgoal stays the goal
             (the final approach). Negative: never.
+        goal_near: also hand over the goal once the current latent distance to the goal is at most
+            ``goal_near`` times the distance from the current latent to the predicted subgoal
+            (the goal is nearer than one macro step's move; near the goal the relative test above
+            rarely fires, since the current distance it scales is small). 0: off.
 
     ``horizon`` / ``cost`` / bounds of the base config are the low level's (set from ``low``).
     """
@@ -66,6 +70,7 @@ class HierConfig(PlannerConfig):
     high_every: int = 0
     subgoal_step: int = 1
     goal_switch: float = 0.1
+    goal_near: float = 0.0
 
     def __post_init__(self):
         self.high = _with_defaults(HIGH_DEFAULTS, self.high)
@@ -129,18 +134,22 @@ class HierarchicalPlanner(Planner):
     def plan_subgoal(self, model: WorldModel, start: Latent, goal: Latent) -> Latent:
         """Search macro-actions from ``start`` toward ``goal``; the predicted latent at
         ``subgoal_step`` of the best plan (batch 1), or ``goal`` itself when the plan predicts
-        no gain beyond that step (see ``goal_switch``)."""
+        no gain beyond that step or the goal is nearer than the subgoal (see ``goal_switch``,
+        ``goal_near``)."""
         result = self.high.plan(model.high, start, goal)
         self.high_costs = list(result.costs)
         step = self.cfg.subgoal_step - 1
         with torch.no_grad():
             pred = model.high.rollout(start, result.actions[None].to(model.high.device))
-            if self.cfg.goal_switch >= 0:
+            if self.cfg.goal_switch >= 0 or self.cfg.goal_near > 0:
                 metric = self.high.cfg.cost.metric
                 dist = distance(pred.z[0], goal.z, metric, dims=goal.z.ndim - 1)   # [H]
                 now = float(distance(start.z, goal.z, metric, dims=goal.z.ndim - 1)[0])
                 gain_after = float(dist[step]) - float(dist[step:].min())
-                if gain_after <= self.cfg.goal_switch * now:
+                move = float(distance(pred.z[0, step], start.z[0], metric,
+                                      dims=goal.z.ndim - 1))
+                if (self.cfg.goal_switch >= 0 and gain_after <= self.cfg.goal_switch * now) \
+                        or now <= self.cfg.goal_near * move:
                     self.switched_to_goal = True
                     return goal
         self.switched_to_goal = False

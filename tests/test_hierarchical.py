@@ -47,6 +47,19 @@ def test_subgoal_lies_between_start_and_goal():
     assert float(via) < float(straight) + 0.1
 
 
+def test_goal_near_hands_over_the_goal_only_once_it_is_within_a_macro_step():
+    model = WalledPointModel(wall=0.0)                 # free plane; a macro step moves <= 0.5
+    start = _point(0.0, 0.0)
+    near, far = _point(0.3, 0.0), _point(1.4, 0.0)
+    never = make_planner("hier", goal_switch=-1.0, **LEVELS)
+    assert not torch.equal(never.plan_subgoal(model, start, near).z, near.z)
+    assert not never.switched_to_goal
+    planner = make_planner("hier", goal_switch=-1.0, goal_near=2.0, **LEVELS)
+    assert not torch.equal(planner.plan_subgoal(model, start, far).z, far.z)   # 1.4 > 2 x 0.5
+    assert torch.equal(planner.plan_subgoal(model, start, near).z, near.z)
+    assert planner.switched_to_goal
+
+
 def test_two_level_plan_goes_around_a_wall_the_flat_planner_cannot():
     model = WalledPointModel(wall=0.4)
     start, goal = _point(-0.3, 0.0), _point(0.3, 0.0)
