@@ -84,6 +84,8 @@ class HierConfig(PlannerConfig):
         if isinstance(self.high_every, bool) or not isinstance(self.high_every, int) \
                 or self.high_every < 0:
             raise ValueError(f"high_every must be an integer >= 0, got {self.high_every!r}")
+        if not self.goal_near >= 0:
+            raise ValueError(f"goal_near must be >= 0 (0 = off), got {self.goal_near!r}")
         if isinstance(self.subgoal_step, bool) or not isinstance(self.subgoal_step, int) \
                 or not 1 <= self.subgoal_step <= int(self.high["horizon"]):
             raise ValueError(f"subgoal_step must be in [1, high.horizon="

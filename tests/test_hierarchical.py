@@ -58,6 +58,8 @@ def test_goal_near_hands_over_the_goal_only_once_it_is_within_a_macro_step():
     assert not torch.equal(planner.plan_subgoal(model, start, far).z, far.z)   # 1.4 > 2 x 0.5
     assert torch.equal(planner.plan_subgoal(model, start, near).z, near.z)
     assert planner.switched_to_goal
+    with pytest.raises(ValueError, match="goal_near must be >= 0"):
+        make_planner("hier", goal_near=-1.0)
 
 
 def test_two_level_plan_goes_around_a_wall_the_flat_planner_cannot():
