@@ -107,7 +107,28 @@ def test_training_lowers_teacher_forcing_and_rollout_losses(trained):
     first, last = rows[1], rows[-1]
     for name in ("tf_loss", "rollout_loss"):
         assert float(last[col[name]]) < 0.8 * float(first[col[name]]), name
+    # the logged "nothing moves" score: the trained predictor beats it on its clips
+    assert float(last[col["tf_loss"]]) < float(last[col["tf_repeat_last"]])
     assert summary["steps"] == 60
+
+
+def test_latent_loss_l2_is_mean_squared_error_and_unknown_losses_are_refused(reach_data,
+                                                                            tmp_path):
+    from worldmodel.ac_model import ACWorldModelNet
+    from worldmodel.ac_train import predictor_config
+
+    cfg = _train_cfg(reach_data, tmp_path, projection=0)
+    encoder, _ = build_encoder(cfg, image_size=32)
+    pred_cfg = predictor_config(cfg, encoder, env_action_dim=2, proprio_dim=0)
+    z = torch.randn(2, 3, encoder.num_tokens, encoder.dim)
+    actions = torch.randn(2, 2, 2)
+    l1 = ACWorldModelNet(encoder, pred_cfg, latent_loss="l1").losses(z, actions, None)[1]
+    l2 = ACWorldModelNet(encoder, pred_cfg, latent_loss="l2").losses(z, actions, None)[1]
+    change = z[:, 1:] - z[:, :-1]
+    assert torch.allclose(l1["tf_repeat_last"], change.abs().mean())
+    assert torch.allclose(l2["tf_repeat_last"], change.pow(2).mean())
+    with pytest.raises(ValueError, match="latent_loss must be one of"):
+        ACWorldModelNet(encoder, pred_cfg, latent_loss="huber")
 
 
 def test_frozen_encoder_is_unchanged_by_training(trained, reach_data, tmp_path):
@@ -221,12 +242,42 @@ def test_per_token_projection_keeps_where_a_small_object_is():
     assert per_token.reconstruct(c)[torch.arange(600), where].sub(dot).abs().max() < 1e-3
 
 
+def test_blurred_frames_make_the_latent_follow_a_small_object_gradually():
+    """A 3-pixel square sliding 0..8 pixels: without blur a 1-pixel shift already moves the
+    random encoder's latent a large part of the 8-pixel distance; with blur it moves it less."""
+    from worldmodel.latents import FrozenEncoder, gaussian_blur
+    from worldmodel.models import VideoViT, vit_config
+
+    impulse = torch.zeros(1, 1, 15, 15)
+    impulse[..., 7, 7] = 1.0
+    spread = gaussian_blur(impulse, 1.5)
+    assert abs(float(spread.sum()) - 1.0) < 1e-5 and float(spread.max()) < 0.1
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 2.0), flat)
+
+    torch.manual_seed(0)
+    shape = {k: v for k, v in TINY_ENCODER.items() if k != "size"}
+    vit = VideoViT(vit_config(TINY_ENCODER["size"], image_size=32, **shape))
+    frames = torch.full((9, 32, 32, 3), 200, dtype=torch.uint8)
+    for shift in range(9):
+        frames[shift, 12:15, 6 + shift:9 + shift] = 20
+    ratios = {}
+    for blur in (0.0, 2.0):
+        z = FrozenEncoder(vit, pool=0, blur=blur).encode_pixels(frames)
+        d = (z - z[:1]).abs().mean((1, 2))
+        ratios[blur] = float(d[1] / d[8])
+    assert ratios[2.0] < 0.7 * ratios[0.0]
+    with pytest.raises(ValueError, match="blur must be"):
+        FrozenEncoder(vit, blur=-1.0)
+
+
 def test_a_per_token_world_model_trains_and_loads(reach_data, tmp_path):
     summary = train_world_model(_train_cfg(reach_data, tmp_path, steps=6, projection=4,
-                                           projection_per_token=True))
+                                           projection_per_token=True, blur=1.0))
     model = load_world_model(tmp_path / "checkpoint.pt")
     net = model.net
     assert net.projection.per_token and net.predictor.cfg.latent_tokens == net.encoder.num_tokens
+    assert net.encoder.blur == 1.0      # the checkpoint keeps the frames' low-pass
     assert summary["steps"] == 6
     from worldmodel.data.storage import EpisodeStore
     ep = EpisodeStore(reach_data)[0]

@@ -3,7 +3,9 @@
 :class:`ACWorldModelNet` bundles what a checkpoint holds: the frozen :class:`FrozenEncoder`
 (weights included, so a checkpoint stands alone), the :class:`ACPredictor`, and the training set's
 proprio statistics (the predictor works on standardised proprio). Its losses are V-JEPA 2-AC's:
-teacher forcing plus a short autoregressive rollout, L1 on the layer-normed latents.
+teacher forcing plus a short autoregressive rollout, L1 on the layer-normed latents (``latent_loss``
+can make the latent terms L2: sparse changes, such as a small pusher moving over a still scene,
+give L1 a median of "no change").
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from worldmodel.models.ac_predictor import ACPredictor, ACPredictorConfig
 from worldmodel.models.vit import VideoViT, VideoViTConfig
 
 KIND = "ac_world_model"
+LATENT_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 
 
 class ACWorldModelNet(nn.Module):
@@ -34,13 +37,19 @@ class ACWorldModelNet(nn.Module):
             0 = on the tokens themselves.
         projection_per_token: project each token's channels (``P`` latent tokens of width ``k``)
             instead of the whole frame (one token); see :class:`LatentProjection`.
+        latent_loss: ``l1`` (V-JEPA 2-AC) or ``l2`` (mean squared error) on the latent terms;
+            the proprio terms stay L1.
     """
 
     def __init__(self, encoder: FrozenEncoder, predictor_cfg: ACPredictorConfig,
                  rollout_steps: int = 2, rollout_weight: float = 1.0,
                  proprio_weight: float = 1.0, projection: int = 0,
-                 projection_per_token: bool = False):
+                 projection_per_token: bool = False, latent_loss: str = "l1"):
         super().__init__()
+        if latent_loss not in LATENT_LOSSES:
+            raise ValueError(f"latent_loss must be one of {sorted(LATENT_LOSSES)}, "
+                             f"got {latent_loss!r}")
+        self.latent_loss = LATENT_LOSSES[latent_loss]
         self.projection = LatentProjection(encoder.num_tokens, encoder.dim, projection,
                                            per_token=projection_per_token) if projection else None
         want = (projection, self.projection.out_tokens) if projection else \
@@ -96,8 +105,10 @@ class ACWorldModelNet(nn.Module):
         p = self.normalize_proprio(proprio)
         pred = self.predictor
         z_tf, p_tf = pred(z[:, :-1], actions, None if p is None else p[:, :-1])
-        tf = F.l1_loss(z_tf, z[:, 1:])
-        stats = {"tf_loss": tf.detach()}
+        tf = self.latent_loss(z_tf, z[:, 1:])
+        # what "nothing moves" would score: a model that learns from actions goes below it
+        stats = {"tf_loss": tf.detach(),
+                 "tf_repeat_last": self.latent_loss(z[:, :-1], z[:, 1:]).detach()}
         loss = tf
         if p is not None:
             tf_p = F.l1_loss(p_tf, p[:, 1:])
@@ -106,7 +117,7 @@ class ACWorldModelNet(nn.Module):
         k = min(self.rollout_steps, actions.shape[1])
         if k > 0 and self.rollout_weight > 0:
             z_ro, p_ro = pred.rollout(z[:, 0], actions[:, :k], None if p is None else p[:, 0])
-            ro = F.l1_loss(z_ro, z[:, 1:k + 1])
+            ro = self.latent_loss(z_ro, z[:, 1:k + 1])
             loss = loss + self.rollout_weight * ro
             stats["rollout_loss"] = ro.detach()
             if p is not None:
@@ -118,6 +129,7 @@ class ACWorldModelNet(nn.Module):
 def architecture(net: ACWorldModelNet) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into ``net``."""
     return {"encoder": net.encoder.encoder.cfg.to_dict(), "pool": net.encoder.pool,
+            "blur": net.encoder.blur,
             "projection": 0 if net.projection is None else net.projection.k,
             "projection_per_token": net.projection is not None and net.projection.per_token,
             "predictor": net.predictor.cfg.to_dict()}
@@ -125,7 +137,8 @@ def architecture(net: ACWorldModelNet) -> dict[str, Any]:
 
 def build_from_architecture(arch: dict[str, Any], rollout_steps: int = 2) -> ACWorldModelNet:
     """An uninitialised :class:`ACWorldModelNet` with a checkpoint's architecture."""
-    encoder = FrozenEncoder(VideoViT(VideoViTConfig(**arch["encoder"])), pool=arch["pool"])
+    encoder = FrozenEncoder(VideoViT(VideoViTConfig(**arch["encoder"])), pool=arch["pool"],
+                            blur=arch.get("blur", 0.0))
     return ACWorldModelNet(encoder, ACPredictorConfig(**arch["predictor"]), rollout_steps,
                            projection=arch.get("projection", 0),
                            projection_per_token=arch.get("projection_per_token", False))

@@ -36,6 +36,8 @@ class ACTrainConfig:
             no-pretraining baseline).
         encoder_which: ``target`` (EMA, default) or ``online`` encoder of the checkpoint.
         pool: latent tokens per side after average pooling (0: every patch token).
+        blur: Gaussian low-pass (std in pixels) on each frame before the frozen encoder; 0 = off
+            (see :class:`~worldmodel.latents.FrozenEncoder`).
         projection: principal components of the pooled tokens the predictor works on (one
             latent token of that width; fitted on the training latents); 0 = raw tokens.
         projection_per_token: project each token's channels instead (the frame stays ``P``
@@ -44,6 +46,7 @@ class ACTrainConfig:
         stride: environment steps per model step; the ``stride`` actions in between form one
             action chunk.
         rollout_steps: ``k`` of the autoregressive rollout loss (default 2, as V-JEPA 2-AC).
+        latent_loss: ``l1`` (V-JEPA 2-AC) or ``l2`` on the latents (see :class:`ACWorldModelNet`).
         use_proprio: give the predictor a proprio token (and predict proprio).
         episodes: use only the first N training episodes (data-efficiency studies); 0 = all.
     """
@@ -54,6 +57,7 @@ class ACTrainConfig:
     encoder_which: str = "target"
     random_encoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"size": "tiny"})
     pool: int = 4
+    blur: float = 0.0
     projection: int = 64
     projection_per_token: bool = False
     num_frames: int = 4
@@ -61,6 +65,7 @@ class ACTrainConfig:
     rollout_steps: int = 2
     rollout_weight: float = 1.0
     proprio_weight: float = 1.0
+    latent_loss: str = "l1"
     use_proprio: bool = True
     val_fraction: float = 0.1
     episodes: int = 0
@@ -129,7 +134,7 @@ def build_encoder(cfg: ACTrainConfig, image_size: int) -> tuple[FrozenEncoder, d
         vit, meta = load_encoder(path, image_size=image_size, which=cfg.encoder_which)
         source = {"encoder": str(path), "which": cfg.encoder_which,
                   "pretrain_tasks": meta.get("tasks")}
-    return FrozenEncoder(vit, pool=cfg.pool), source
+    return FrozenEncoder(vit, pool=cfg.pool, blur=cfg.blur), source
 
 
 def predictor_config(cfg: ACTrainConfig, encoder: FrozenEncoder, env_action_dim: int,
@@ -160,7 +165,8 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.train.seed)
     net = ACWorldModelNet(encoder, pred_cfg, cfg.rollout_steps, cfg.rollout_weight,
                           cfg.proprio_weight, projection=k,
-                          projection_per_token=cfg.projection_per_token)
+                          projection_per_token=cfg.projection_per_token,
+                          latent_loss=cfg.latent_loss)
     kept = None
     if net.projection is not None:
         kept = net.projection.fit(latents[torch.as_tensor(train_eps)].flatten(0, 1),

@@ -26,7 +26,8 @@ from worldmodel.data.storage import EpisodeStore, list_episodes
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models.vit import VideoViT
 
-__all__ = ["FrozenEncoder", "LatentProjection", "cached_latents", "encoder_digest"]
+__all__ = ["FrozenEncoder", "LatentProjection", "cached_latents", "encoder_digest",
+           "gaussian_blur"]
 
 
 class FrozenEncoder(nn.Module):
@@ -35,16 +36,25 @@ class FrozenEncoder(nn.Module):
     Args:
         encoder: a :class:`VideoViT`; its parameters are frozen here (``requires_grad=False``).
         pool: latent tokens per side (``P = pool * pool``); 0 keeps the encoder's ``h * w`` tokens.
+        blur: standard deviation (pixels) of a Gaussian low-pass applied to each frame before the
+            encoder; 0 = off. A ViT's patch embedding responds to a small object's sub-patch
+            position almost at random (a 1-pixel shift of Push's pusher moves a random-init
+            encoder's latent half as far as an 8-pixel one); blurring the frame is the same as
+            smoothing the patch filters, so the latent moves gradually with the object.
     """
 
-    def __init__(self, encoder: VideoViT, pool: int = 2):
+    def __init__(self, encoder: VideoViT, pool: int = 2, blur: float = 0.0):
         super().__init__()
         _, h, w = encoder.grid
         if pool < 0 or (pool and (h % pool or w % pool)):
             raise ValueError(f"pool={pool} must be 0 (no pooling) or divide the encoder's "
                              f"{h}x{w} token grid")
+        if not 0 <= blur <= encoder.cfg.image_size / 4:
+            raise ValueError(f"blur must be a Gaussian std in [0, image_size / 4] pixels, "
+                             f"got {blur}")
         self.encoder = encoder.eval().requires_grad_(False)
         self.pool = pool
+        self.blur = float(blur)
         self.grid = (pool, pool) if pool else (h, w)
 
     @property
@@ -67,6 +77,8 @@ class FrozenEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Model-ready float frames ``[B, T, C, H, W]`` -> latents ``[B, T, P, D]``."""
+        if self.blur > 0:
+            frames = gaussian_blur(frames, self.blur)
         tokens = self.encoder.encode_frames(frames)  # [B, T, h*w, D]
         if self.pool:
             b, t = tokens.shape[:2]
@@ -86,9 +98,26 @@ class FrozenEncoder(nn.Module):
         return self(frames_to_model(frames))[:, 0]
 
 
+def gaussian_blur(frames: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian low-pass (std ``sigma`` pixels, edges replicated) of frames
+    ``[..., C, H, W]``."""
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=frames.dtype, device=frames.device)
+    kernel = torch.exp(-t.square() / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    c, h, w = frames.shape[-3:]
+    x = frames.reshape(-1, c, h, w)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
+                 kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"),
+                 kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return x.reshape(frames.shape)
+
+
 def encoder_digest(encoder: FrozenEncoder) -> str:
-    """A short hash of the encoder's weights and pooling (the cache key)."""
-    h = hashlib.sha1(f"pool={encoder.pool}".encode())
+    """A short hash of the encoder's weights, pooling and blur (the cache key)."""
+    key = f"pool={encoder.pool}" + (f"|blur={encoder.blur}" if encoder.blur else "")
+    h = hashlib.sha1(key.encode())
     for name, tensor in sorted(encoder.encoder.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().float().numpy().tobytes())
