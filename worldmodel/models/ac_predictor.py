@@ -41,6 +41,11 @@ class ACPredictorConfig:
         dim / depth / heads / mlp_ratio: the transformer (narrow, like V-JEPA's predictor).
         residual: predict the change ``z_{t+1} - z_t`` (the output is added to the input
             latents), so an untrained predictor starts at "nothing moves" instead of at noise.
+        proprio_fourier: octaves of sine/cosine features of the (standardised) proprio added to
+            the proprio token's input (``sin/cos(2 pi 2^k p)``, ``k < proprio_fourier``); 0 = the
+            raw proprio only. A frozen ViT's latent of a small object (Push's pusher) changes
+            with its position at a finer scale than a linear embedding of the position lets a
+            small network represent; the Fourier features give it that scale.
     """
 
     latent_dim: int = 192
@@ -52,12 +57,16 @@ class ACPredictorConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     residual: bool = True
+    proprio_fourier: int = 0
 
     def __post_init__(self):
         check_transformer_config(self, ("dim", "depth", "heads", "latent_dim", "latent_tokens",
                                         "action_dim"))
         if self.proprio_dim < 0:
             raise ValueError(f"proprio_dim must be >= 0, got {self.proprio_dim}")
+        if not 0 <= self.proprio_fourier <= 16:
+            raise ValueError(f"proprio_fourier must be in [0, 16] octaves, "
+                             f"got {self.proprio_fourier}")
 
     @property
     def tokens_per_step(self) -> int:
@@ -90,7 +99,10 @@ class ACPredictor(nn.Module):
         self.cfg = cfg
         self.latent_in = nn.Linear(cfg.latent_dim, cfg.dim)
         self.action_in = nn.Linear(cfg.action_dim, cfg.dim)
-        self.proprio_in = nn.Linear(cfg.proprio_dim, cfg.dim) if cfg.proprio_dim else None
+        self.proprio_in = nn.Linear(cfg.proprio_dim * (1 + 2 * cfg.proprio_fourier), cfg.dim) \
+            if cfg.proprio_dim else None
+        self.register_buffer("fourier_freqs", 2 * torch.pi * 2.0 ** torch.arange(
+            cfg.proprio_fourier, dtype=torch.float32), persistent=False)
         self.slot_embed = nn.Parameter(torch.zeros(cfg.tokens_per_step, cfg.dim))
         self.blocks = make_blocks(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio)
         self.norm = nn.LayerNorm(cfg.dim)
@@ -129,11 +141,19 @@ class ACPredictor(nn.Module):
         """Input tokens ``[B, T, n, dim]`` of steps ``t0 .. t0+T-1``."""
         parts = [self.action_in(actions)[:, :, None]]
         if self.proprio_in is not None:
-            parts.append(self.proprio_in(proprio)[:, :, None])
+            parts.append(self.proprio_in(self._proprio_features(proprio))[:, :, None])
         parts.append(self.latent_in(z))
         x = torch.cat(parts, dim=2) + self.slot_embed
         steps = torch.arange(t0, t0 + z.shape[1], device=z.device)
         return x + sincos_1d(steps, self.cfg.dim).to(x.dtype)[None, :, None]
+
+    def _proprio_features(self, proprio: torch.Tensor) -> torch.Tensor:
+        """``[..., p]`` -> ``[..., p * (1 + 2 * proprio_fourier)]`` (the raw values first)."""
+        if not self.cfg.proprio_fourier:
+            return proprio
+        angles = rearrange(proprio[..., None] * self.fourier_freqs.to(proprio.dtype),
+                           "... p f -> ... (p f)")
+        return torch.cat([proprio, angles.sin(), angles.cos()], dim=-1)
 
     def _outputs(self, x: torch.Tensor, z: torch.Tensor,
                  proprio: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
