@@ -4,6 +4,11 @@ A planner searches action sequences ``[H, A]`` minimising a cost of the world mo
 latents against the goal latent. Planners keep their last plan: after the MPC loop executes ``m``
 actions it calls :meth:`Planner.advance` and the next :meth:`Planner.plan` starts from the old plan
 shifted by ``m`` steps (the tail filled with zeros).
+
+With ``hold = r > 1`` a planner searches ``ceil(H / r)`` actions, each held for ``r`` model steps
+(a piecewise-constant sequence): a long horizon at the search dimension of a short one. On Reach a
+goal that needs the elbow swung through 4 rad is invisible to any 5-step search of the latent cost
+and found by a 10-step one (see the README), which a 20-dimensional CEM search rarely finds.
 """
 from __future__ import annotations
 
@@ -42,6 +47,9 @@ class PlannerConfig:
         warm_start: start from the previous plan shifted by the executed steps.
         seed: seed of the planner's own random numbers.
         cost: how predicted latents are scored against the goal.
+        hold: model steps each searched action is held for; the search covers
+            ``ceil(horizon / hold)`` actions and the plan repeats each ``hold`` times (1 = every
+            step searched on its own).
     """
 
     horizon: int = 5
@@ -50,9 +58,11 @@ class PlannerConfig:
     warm_start: bool = True
     seed: int = 0
     cost: CostConfig = dataclasses.field(default_factory=CostConfig)
+    hold: int = 1
 
     def __post_init__(self):
         require_positive_int("horizon", self.horizon)
+        require_positive_int("hold", self.hold)
         if not self.action_low < self.action_high:
             raise ValueError(f"action_low ({self.action_low}) must be below action_high "
                              f"({self.action_high})")
@@ -68,7 +78,20 @@ class Planner(abc.ABC):
     def __init__(self, cfg: PlannerConfig):
         self.cfg = cfg
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self._previous: torch.Tensor | None = None  # last plan [H, A], shifted by advance()
+        self._previous: torch.Tensor | None = None  # last plan [K, A] (K searched steps)
+
+    @property
+    def search_steps(self) -> int:
+        """How many actions the search optimises: ``ceil(horizon / hold)``."""
+        return -(-self.cfg.horizon // self.cfg.hold)
+
+    def expand(self, actions: torch.Tensor) -> torch.Tensor:
+        """Searched actions ``[..., K, A]`` -> the sequence the model runs ``[..., H, A]``
+        (each held for ``hold`` steps, cut to the horizon)."""
+        if self.cfg.hold == 1:
+            return actions
+        held = actions.repeat_interleave(self.cfg.hold, dim=-2)
+        return held[..., :self.cfg.horizon, :]
 
     # -------------------------------------------------------------- warm start
     def reset(self, seed: int | None = None) -> None:
@@ -81,14 +104,18 @@ class Planner(abc.ABC):
         """The MPC loop executed the first ``executed`` actions of the last plan: shift it."""
         if self._previous is None or executed <= 0:
             return
-        self._previous = shift_plan(self._previous, executed)
+        shifted = shift_plan(self.expand(self._previous), executed)
+        if self.cfg.hold > 1:   # back to searched steps: each block's first action
+            shifted = shifted[::self.cfg.hold]
+        self._previous = shifted
 
     def initial_mean(self, action_dim: int, device: torch.device) -> torch.Tensor:
-        """Where the search starts: the shifted previous plan, or zeros ``[H, A]``."""
+        """Where the search starts: the shifted previous plan, or zeros ``[K, A]`` (``K`` =
+        :attr:`search_steps`)."""
         if self.cfg.warm_start and self._previous is not None \
-                and self._previous.shape == (self.cfg.horizon, action_dim):
+                and self._previous.shape == (self.search_steps, action_dim):
             return self._previous.to(device)
-        return torch.zeros(self.cfg.horizon, action_dim, device=device)
+        return torch.zeros(self.search_steps, action_dim, device=device)
 
     def remember(self, actions: torch.Tensor) -> None:
         self._previous = actions.detach().clone()
@@ -109,34 +136,35 @@ class Planner(abc.ABC):
 
     def sample_around(self, mean: torch.Tensor, std: torch.Tensor | float,
                       samples: int) -> torch.Tensor:
-        """``samples`` candidates ``[N, H, A]`` within the bounds: ``mean`` itself, then
+        """``samples`` candidates ``[N, K, A]`` within the bounds: ``mean`` itself, then
         ``mean + std * noise`` from the planner's generator."""
         noise = self.randn(samples - 1, *mean.shape, device=mean.device)
         return self.clamp(torch.cat([mean[None], mean + std * noise]))
 
     def finish(self, best: "BestSoFar", history: list[float], model: WorldModel, start: Latent,
                goal: Latent, final: torch.Tensor) -> PlanResult:
-        """Score the search's final sequences ``final [N, H, A]`` too (the last entry of
+        """Score the search's final sequences ``final [N, K, A]`` too (the last entry of
         ``history`` becomes the best cost including them), remember the best plan, return it."""
         with torch.no_grad():
             history[-1] = best.update(final, self.evaluate(model, start, goal, final))
         assert best.actions is not None
         self.remember(best.actions)
-        return PlanResult(actions=best.actions, cost=best.cost, costs=history)
+        return PlanResult(actions=self.expand(best.actions), cost=best.cost, costs=history)
 
     def finish_with(self, actions: torch.Tensor, history: list[float], model: WorldModel,
                     start: Latent, goal: Latent) -> PlanResult:
-        """Return (and remember) the sequence ``actions [H, A]`` itself, whatever the search saw,
-        with its own predicted cost; ``history`` stays the search's best cost per iteration."""
+        """Return (and remember) the searched sequence ``actions [K, A]`` itself, whatever the
+        search saw, with its own predicted cost; ``history`` stays the search's best cost per
+        iteration."""
         with torch.no_grad():
             cost = float(self.evaluate(model, start, goal, actions[None])[0])
         self.remember(actions)
-        return PlanResult(actions=actions.detach().clone(), cost=cost, costs=history)
+        return PlanResult(actions=self.expand(actions.detach().clone()), cost=cost, costs=history)
 
     def evaluate(self, model: WorldModel, start: Latent, goal: Latent,
                  actions: torch.Tensor) -> torch.Tensor:
-        """Predicted cost ``[N]`` of candidate sequences ``actions [N, H, A]``."""
-        return latent_cost(model.rollout(start, actions), goal, self.cfg.cost)
+        """Predicted cost ``[N]`` of searched sequences ``actions [N, K, A]`` (run held)."""
+        return latent_cost(model.rollout(start, self.expand(actions)), goal, self.cfg.cost)
 
     def check_inputs(self, start: Latent, goal: Latent) -> None:
         """Raise ``ValueError`` unless ``start`` and ``goal`` are batch-1 latents."""

@@ -125,6 +125,41 @@ def test_planner_stops_on_the_bound_when_the_optimum_is_outside(model, name):
     assert result.cost == pytest.approx(boxed_cost, rel=1e-2)
 
 
+@pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
+def test_held_actions_find_the_optimum_among_piecewise_constant_plans(model, name):
+    # horizon 5 searched as 3 actions held 2 steps each (the last one cut to 1 step)
+    held, held_cost = linear_optimum(model, Z0, GOAL, 5, reduce="sum", hold=2)
+    free_cost = linear_optimum(model, Z0, GOAL, 5, reduce="sum")[1]
+    assert held_cost > free_cost + 1e-4       # holding is a real constraint here
+    planner = make_planner(name, horizon=5, hold=2, cost=L2_SUM, **ACCURATE[name])
+    assert planner.search_steps == 3
+    result = planner.plan(model, model.encode(Z0), model.encode(GOAL))
+    assert result.actions.shape == (5, model.action_dim)
+    assert torch.equal(result.actions[0], result.actions[1])
+    assert torch.equal(result.actions[2], result.actions[3])
+    assert (result.actions - held).abs().max() < 0.05
+    assert result.cost == pytest.approx(held_cost, rel=2e-2)
+
+
+def test_held_plan_warm_starts_shifted_by_executed_steps(model):
+    planner = make_planner("cem", horizon=6, hold=2, cost=L2_SUM, **FAST["cem"])
+    plan = planner.plan(model, model.encode(Z0), model.encode(GOAL)).actions  # a a b b c c
+    planner.advance(2)                       # a a executed: b c, then zeros
+    assert torch.equal(planner.initial_mean(2, model.device),
+                       torch.stack([plan[2], plan[4], torch.zeros(2)]))
+    planner.advance(1)                       # half of b executed: blocks realign to b c | c 0 | 0 0
+    assert torch.equal(planner.initial_mean(2, model.device),
+                       torch.stack([plan[2], plan[4], torch.zeros(2)]))
+
+
+def test_random_actions_hold_their_draws():
+    result = RandomActions(PlannerConfig(horizon=5, hold=3)).plan(
+        ExplodingWorldModel(A, B), Latent(Z0), Latent(GOAL))
+    assert result.actions.shape == (5, 2)
+    assert torch.equal(result.actions[:3], result.actions[:1].expand(3, 2))
+    assert torch.equal(result.actions[3], result.actions[4])
+
+
 def test_cem_executing_its_final_mean_finds_the_optimum_and_reports_the_mean_cost(model):
     best, best_cost = linear_optimum(model, Z0, GOAL, H, reduce="sum")
     planner, result = plan("cem", model, execute="mean", **ACCURATE["cem"])
@@ -233,6 +268,7 @@ def test_make_planner_rejects_unknown_names_and_keys():
     lambda: GradientConfig(restarts=0),
     lambda: GradientConfig(lr=-1.0),
     lambda: PlannerConfig(horizon=0),
+    lambda: PlannerConfig(hold=0),
     lambda: PlannerConfig(action_low=1.0, action_high=-1.0),
 ])
 def test_invalid_configs_raise(bad):

@@ -73,10 +73,15 @@ def stacked_system(model: LinearWorldModel, z0: torch.Tensor, goal: torch.Tensor
 
 
 def linear_optimum(model: LinearWorldModel, z0: torch.Tensor, goal: torch.Tensor, horizon: int,
-                   reduce: str = "sum") -> tuple[torch.Tensor, float]:
-    """Unconstrained optimal actions ``[H, A]`` and their L2 cost (least squares)."""
+                   reduce: str = "sum", hold: int = 1) -> tuple[torch.Tensor, float]:
+    """Unconstrained optimal actions ``[H, A]`` and their L2 cost (least squares); with
+    ``hold > 1`` among sequences whose actions are each held for ``hold`` steps."""
     M, r = stacked_system(model, z0, goal, horizon, reduce)
-    a = torch.linalg.lstsq(M, r[:, None]).solution[:, 0]
+    da = model.B.shape[1]
+    blocks = torch.zeros(horizon, -(-horizon // hold), dtype=torch.float64)
+    blocks[torch.arange(horizon), torch.arange(horizon) // hold] = 1.0
+    E = torch.kron(blocks, torch.eye(da, dtype=torch.float64))   # held actions -> the sequence
+    a = E @ torch.linalg.lstsq(M @ E, r[:, None]).solution[:, 0]
     return a.reshape(horizon, -1).float(), float((M @ a - r).square().mean())
 
 
