@@ -7,8 +7,9 @@ shifted by ``m`` steps (the tail filled with zeros).
 
 With ``hold = r > 1`` a planner searches ``ceil(H / r)`` actions, each held for ``r`` model steps
 (a piecewise-constant sequence): a long horizon at the search dimension of a short one. On Reach a
-goal that needs the elbow swung through 4 rad is invisible to any 5-step search of the latent cost
-and found by a 10-step one (see the README), which a 20-dimensional CEM search rarely finds.
+goal that needs the elbow swung through 4 rad lies outside what any 5-step search of the latent
+cost can see and inside what an 8-step one can (``benchmarks/reach_lookahead.py``), but a
+16-step search of 2-d actions is 32-dimensional; held 4 steps each it is 8-dimensional.
 """
 from __future__ import annotations
 
