@@ -87,21 +87,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"reach: {len(poses)} grid poses ({args.grid_step} rad), {args.pairs} held-out goals, "
           f"final-step {args.metric} on {args.latent_space} latents; one action = "
           f"{per_action} cells")
+    goals = []   # per pair, once: the cost grid, which poses succeed, the start's grid node
+    for pair in pairs:
+        with torch.no_grad():
+            goal = model.encode(env.render_state(pair.goal_state)[None]).z
+            cost = distance(z, goal.expand_as(z), args.metric, dims=z.ndim - 1).numpy()
+        ok = np.array([env.goal_metrics(s, pair.goal_state)["success"] for s in poses])
+        i = int(np.argmin(np.abs((q1 - pair.start_state[0] + np.pi) % (2 * np.pi) - np.pi)))
+        j = int(np.argmin(np.abs(q2 - pair.start_state[1])))
+        goals.append((pair.index, cost.reshape(len(q1), len(q2)), ok, i * len(q2) + j))
     print(f"{'lookahead':>9s} {'basin share':>12s}  pairs whose start is outside the basin")
     for look in args.lookahead:
         shares, missed = [], []
-        for pair in pairs:
-            with torch.no_grad():
-                goal = model.encode(env.render_state(pair.goal_state)[None]).z
-                cost = distance(z, goal.expand_as(z), args.metric, dims=z.ndim - 1).numpy()
-            ok = np.array([env.goal_metrics(s, pair.goal_state)["success"] for s in poses])
-            end = final_nodes(descent_map(cost.reshape(len(q1), len(q2)), look * per_action,
-                                          per_action))
+        for index, cost, ok, start in goals:
+            end = final_nodes(descent_map(cost, look * per_action, per_action))
             shares.append(float(ok[end].mean()))
-            i = int(np.argmin(np.abs((q1 - pair.start_state[0] + np.pi) % (2 * np.pi) - np.pi)))
-            j = int(np.argmin(np.abs(q2 - pair.start_state[1])))
-            if not ok[end[i * len(q2) + j]]:
-                missed.append(pair.index)
+            if not ok[end[start]]:
+                missed.append(index)
         print(f"{look:9d} {np.mean(shares):12.3f}  {len(missed)} of {len(pairs)}: {missed}")
     env.close()
 
