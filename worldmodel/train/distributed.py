@@ -49,9 +49,9 @@ def all_mean(value: float, info: DistInfo) -> float:
 
 def shutdown(info: DistInfo) -> None:
     """Leave the process group, all ranks together: a rank that tears its gloo connections down
-    while another still works beside them can abort that other rank at exit (seen once in the
-    2-process test, about once in twenty suite runs: rank 1 died of SIGABRT, "terminate called
-    without an active exception", at the end of the run)."""
+    while another still works beside them can abort that other rank at exit (seen in the 2-process
+    test, now and then over many suite runs: rank 1 died of SIGABRT, "terminate called without an
+    active exception", at the end of the run)."""
     if info.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
