@@ -2,6 +2,8 @@
 hierarchical world model's training, and clear errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -151,6 +153,25 @@ def test_hier_model_trains_and_plans(low_level, reach_data, tmp_path):
     record = run_episode(env, model, planner, MPCConfig(steps=5), seed=1)
     assert len(record.plan_ms) == 5 and record.actions.shape == (5, 2)
     env.close()
+
+
+def test_high_level_trains_with_the_low_levels_latent_loss_unless_told(low_level, tmp_path):
+    import torch.nn.functional as F
+
+    from worldmodel.hier_model import HierarchicalNet
+    from worldmodel.hier_train import high_latent_loss, load_low_level
+
+    low, meta = load_low_level(low_level)
+    assert meta["config"]["latent_loss"] == "l1"
+    assert high_latent_loss(_hier_cfg(low_level, tmp_path), meta) == "l1"
+    l2_meta = {**meta, "config": {**meta["config"], "latent_loss": "l2"}}
+    assert high_latent_loss(_hier_cfg(low_level, tmp_path), l2_meta) == "l2"
+    assert high_latent_loss(_hier_cfg(low_level, tmp_path, latent_loss="l1"), l2_meta) == "l1"
+    high_cfg = dataclasses.replace(low.predictor.cfg, action_dim=2)
+    net = HierarchicalNet(low, 2, high_cfg, latent_loss="l2")
+    assert net.high.latent_loss is F.mse_loss
+    with pytest.raises(ValueError, match="latent_loss must be one of"):
+        HierarchicalNet(low, 2, high_cfg, latent_loss="huber")
 
 
 def test_bad_hier_configs_give_clear_errors(low_level, pretrain_checkpoint, tmp_path):

@@ -76,11 +76,12 @@ class HierarchicalNet(nn.Module):
         rollout_steps / rollout_weight: the high level's rollout loss (as the low level's).
         recon_weight: weight of the chunk reconstruction loss of the macro autoencoder.
         hidden: width of the macro autoencoder's MLPs.
+        latent_loss: ``l1`` or ``l2`` on the high level's latent terms (as the low level's).
     """
 
     def __init__(self, low: ACWorldModelNet, k: int, high_cfg: ACPredictorConfig,
                  rollout_steps: int = 2, rollout_weight: float = 1.0, recon_weight: float = 1.0,
-                 hidden: int = 128):
+                 hidden: int = 128, latent_loss: str = "l1"):
         super().__init__()
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k (low-level steps per high-level step) must be a positive "
@@ -93,7 +94,8 @@ class HierarchicalNet(nn.Module):
         proj = low.projection
         self.high = ACWorldModelNet(low.encoder, high_cfg, rollout_steps, rollout_weight,
                                     low.proprio_weight, projection=0 if proj is None else proj.k,
-                                    projection_per_token=proj is not None and proj.per_token)
+                                    projection_per_token=proj is not None and proj.per_token,
+                                    latent_loss=latent_loss)
         self.high.projection = low.projection            # one latent space for both levels
         self.high.proprio_mean.copy_(low.proprio_mean)
         self.high.proprio_std.copy_(low.proprio_std)

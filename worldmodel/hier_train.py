@@ -40,6 +40,8 @@ class HierTrainConfig:
         num_frames: frames per high-level training clip (``k`` low steps apart).
         rollout_steps / rollout_weight: the high level's rollout loss.
         recon_weight: weight of the action-chunk reconstruction loss.
+        latent_loss: ``l1`` or ``l2`` on the high level's latent terms; empty = the one the low
+            level was trained with (``wm train model.latent_loss``, ``l1`` by default).
         predictor: the high-level predictor's shape (``dim``, ``depth``, ``heads``...).
         episodes: use only the first N training episodes; 0 = all.
     """
@@ -54,6 +56,7 @@ class HierTrainConfig:
     rollout_steps: int = 2
     rollout_weight: float = 1.0
     recon_weight: float = 1.0
+    latent_loss: str = ""
     val_fraction: float = 0.1
     episodes: int = 0
     predictor: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -75,6 +78,11 @@ def load_low_level(path: str | Path) -> tuple[ACWorldModelNet, dict[str, Any]]:
     net = build_from_architecture(ckpt["arch"])
     net.load_state_dict(submodule_state(ckpt, "net"))
     return net, ckpt["meta"]
+
+
+def high_latent_loss(cfg: HierTrainConfig, low_meta: dict[str, Any]) -> str:
+    """The high level's latent loss: ``cfg.latent_loss``, or the low level's when empty."""
+    return cfg.latent_loss or low_meta.get("config", {}).get("latent_loss", "l1")
 
 
 def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
@@ -115,7 +123,8 @@ def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
                                     "action_dim": cfg.macro_dim})
     torch.manual_seed(cfg.train.seed)
     net = HierarchicalNet(low, cfg.k, high_cfg, cfg.rollout_steps, cfg.rollout_weight,
-                          cfg.recon_weight, cfg.macro_hidden)
+                          cfg.recon_weight, cfg.macro_hidden,
+                          latent_loss=high_latent_loss(cfg, low_meta))
     run_meta = {**{k: low_meta[k] for k in ("task", "env", "image_size", "env_action_dim")},
                 "stride": low_stride, "k": cfg.k, "data_dir": str(data_dir),
                 "train_episodes": len(train_eps), "low_level": str(cfg.world_model),
