@@ -15,7 +15,7 @@ from worldmodel.data.storage import DatasetError
 from worldmodel.hier_model import MacroActionAutoencoder
 from worldmodel.hier_train import HierTrainConfig, train_hier_model
 from worldmodel.train import TrainConfig
-from worldmodel.train.checkpoint import CheckpointError
+from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
 
 LEVELS = {"high": {"planner": "cem", "horizon": 3, "samples": 200, "iterations": 6,
                    "elites": 20, "cost": {"metric": "l2"}},
@@ -130,6 +130,8 @@ def test_hier_model_trains_and_plans(low_level, reach_data, tmp_path):
     from worldmodel.world_model import HierWorldModel, load_world_model
 
     summary = train_hier_model(_hier_cfg(low_level, tmp_path / "hier"))
+    meta = load_checkpoint(summary["checkpoint"])["meta"]
+    assert meta["config"]["latent_loss"] == "l1"          # resolved from the low level, recorded
     rows = list(csv.DictReader(open(tmp_path / "hier" / "log.csv")))
     first, last = rows[0], rows[-1]
     assert float(last["loss"]) < 0.8 * float(first["loss"])

@@ -88,6 +88,7 @@ def high_latent_loss(cfg: HierTrainConfig, low_meta: dict[str, Any]) -> str:
 def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
     """Train (or resume) the high level on top of ``cfg.world_model``; returns the summary."""
     low, low_meta = load_low_level(cfg.world_model)
+    cfg = dataclasses.replace(cfg, latent_loss=high_latent_loss(cfg, low_meta))  # as recorded
     data_dir = cfg.data_dir or low_meta["data_dir"]
     store = EpisodeStore(data_dir)
     meta = store.meta
@@ -123,8 +124,7 @@ def train_hier_model(cfg: HierTrainConfig) -> dict[str, Any]:
                                     "action_dim": cfg.macro_dim})
     torch.manual_seed(cfg.train.seed)
     net = HierarchicalNet(low, cfg.k, high_cfg, cfg.rollout_steps, cfg.rollout_weight,
-                          cfg.recon_weight, cfg.macro_hidden,
-                          latent_loss=high_latent_loss(cfg, low_meta))
+                          cfg.recon_weight, cfg.macro_hidden, latent_loss=cfg.latent_loss)
     run_meta = {**{k: low_meta[k] for k in ("task", "env", "image_size", "env_action_dim")},
                 "stride": low_stride, "k": cfg.k, "data_dir": str(data_dir),
                 "train_episodes": len(train_eps), "low_level": str(cfg.world_model),
