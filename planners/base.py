@@ -10,12 +10,16 @@ With ``hold = r > 1`` a planner searches ``ceil(H / r)`` actions, each held for 
 goal that needs the elbow swung through 4 rad lies outside what any 5-step search of the latent
 cost can see and inside what an 8-step one can (``benchmarks/reach_lookahead.py``), but a
 16-step search of 2-d actions is 32-dimensional; held 4 steps each it is 8-dimensional.
+
+``hold`` may also be a list of block lengths summing to the horizon (move blocking, as in classic
+MPC): ``hold=[1, 1, 1, 2, 3]`` plans 8 steps ahead with 5 searched actions, the near steps one by
+one (precise near the goal) and the far ones coarsely (they only have to show where a move leads).
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -50,7 +54,8 @@ class PlannerConfig:
         cost: how predicted latents are scored against the goal.
         hold: model steps each searched action is held for; the search covers
             ``ceil(horizon / hold)`` actions and the plan repeats each ``hold`` times (1 = every
-            step searched on its own).
+            step searched on its own). A list gives each searched action its own block length
+            (``[1, 1, 2, 4]``: 4 actions over 8 steps); it must sum to ``horizon``.
     """
 
     horizon: int = 5
@@ -59,11 +64,21 @@ class PlannerConfig:
     warm_start: bool = True
     seed: int = 0
     cost: CostConfig = dataclasses.field(default_factory=CostConfig)
-    hold: int = 1
+    hold: int | tuple[int, ...] = 1
 
     def __post_init__(self):
         require_positive_int("horizon", self.horizon)
-        require_positive_int("hold", self.hold)
+        if isinstance(self.hold, Sequence) and not isinstance(self.hold, str):
+            self.hold = tuple(self.hold)
+            if not self.hold:
+                raise ValueError("hold must be a positive integer or a non-empty list of them")
+            for length in self.hold:
+                require_positive_int("every hold block length", length)
+            if sum(self.hold) != self.horizon:
+                raise ValueError(f"hold blocks {list(self.hold)} cover {sum(self.hold)} steps, "
+                                 f"but horizon is {self.horizon}: they must sum to it")
+        else:
+            require_positive_int("hold", self.hold)
         if not self.action_low < self.action_high:
             raise ValueError(f"action_low ({self.action_low}) must be below action_high "
                              f"({self.action_high})")
@@ -82,17 +97,28 @@ class Planner(abc.ABC):
         self._previous: torch.Tensor | None = None  # last plan [K, A] (K searched steps)
 
     @property
+    def blocks(self) -> tuple[int, ...]:
+        """Model steps each searched action is held for (they sum to the horizon)."""
+        hold, horizon = self.cfg.hold, self.cfg.horizon
+        if isinstance(hold, tuple):
+            return hold
+        full, rest = divmod(horizon, hold)
+        return (hold,) * full + ((rest,) if rest else ())
+
+    @property
     def search_steps(self) -> int:
-        """How many actions the search optimises: ``ceil(horizon / hold)``."""
-        return -(-self.cfg.horizon // self.cfg.hold)
+        """How many actions the search optimises: ``ceil(horizon / hold)``, or the number of
+        blocks of a ``hold`` list."""
+        return len(self.blocks)
 
     def expand(self, actions: torch.Tensor) -> torch.Tensor:
         """Searched actions ``[..., K, A]`` -> the sequence the model runs ``[..., H, A]``
-        (each held for ``hold`` steps, cut to the horizon)."""
-        if self.cfg.hold == 1:
+        (each held for its block's steps)."""
+        blocks = self.blocks
+        if len(blocks) == self.cfg.horizon:
             return actions
-        held = actions.repeat_interleave(self.cfg.hold, dim=-2)
-        return held[..., :self.cfg.horizon, :]
+        repeats = torch.tensor(blocks, device=actions.device)
+        return actions.repeat_interleave(repeats, dim=-2)
 
     # -------------------------------------------------------------- warm start
     def reset(self, seed: int | None = None) -> None:
@@ -106,8 +132,10 @@ class Planner(abc.ABC):
         if self._previous is None or executed <= 0:
             return
         shifted = shift_plan(self.expand(self._previous), executed)
-        if self.cfg.hold > 1:   # back to searched steps: each block's first action
-            shifted = shifted[::self.cfg.hold]
+        blocks = self.blocks
+        if len(blocks) < shifted.shape[0]:   # back to searched steps: each block's first action
+            starts = [sum(blocks[:i]) for i in range(len(blocks))]
+            shifted = shifted[starts]
         self._previous = shifted
 
     def initial_mean(self, action_dim: int, device: torch.device) -> torch.Tensor:

@@ -152,6 +152,35 @@ def test_held_plan_warm_starts_shifted_by_executed_steps(model):
                        torch.stack([plan[2], plan[4], torch.zeros(2)]))
 
 
+@pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
+def test_hold_blocks_find_the_optimum_among_move_blocked_plans(model, name):
+    # move blocking: 6 steps searched as 3 actions held 2, 3 and 1 steps
+    blocks = (2, 3, 1)
+    held, held_cost = linear_optimum(model, Z0, GOAL, 6, reduce="sum", hold=blocks)
+    assert held_cost > linear_optimum(model, Z0, GOAL, 6, reduce="sum")[1] + 1e-4
+    settings = {**ACCURATE[name], **({"samples": 1000} if name == "mppi" else {})}  # flat optimum
+    planner = make_planner(name, horizon=6, hold=list(blocks), cost=L2_SUM, **settings)
+    assert planner.search_steps == 3
+    result = planner.plan(model, model.encode(Z0), model.encode(GOAL))
+    assert result.actions.shape == (6, model.action_dim)
+    assert torch.equal(result.actions[0], result.actions[1])
+    assert torch.equal(result.actions[2], result.actions[4])
+    assert not torch.equal(result.actions[4], result.actions[5])
+    assert (result.actions - held).abs().max() < 0.05
+    assert result.cost == pytest.approx(held_cost, rel=2e-2)
+
+
+def test_hold_blocks_warm_start_from_each_blocks_first_step(model):
+    planner = make_planner("cem", horizon=6, hold=[1, 2, 3], cost=L2_SUM, **FAST["cem"])
+    plan = planner.plan(model, model.encode(Z0), model.encode(GOAL)).actions  # a b b c c c
+    planner.advance(1)                       # a executed: b b c c c 0 -> firsts at 0, 1, 3
+    assert torch.equal(planner.initial_mean(2, model.device),
+                       torch.stack([plan[1], plan[2], plan[5]]))   # b b c
+    planner.advance(2)                       # b | b b | c c c run held, 2 executed: b c c c 0 0
+    assert torch.equal(planner.initial_mean(2, model.device),
+                       torch.stack([plan[1], plan[3], plan[3]]))   # b c c
+
+
 def test_random_actions_hold_their_draws():
     result = RandomActions(PlannerConfig(horizon=5, hold=3)).plan(
         ExplodingWorldModel(A, B), Latent(Z0), Latent(GOAL))
@@ -269,6 +298,9 @@ def test_make_planner_rejects_unknown_names_and_keys():
     lambda: GradientConfig(lr=-1.0),
     lambda: PlannerConfig(horizon=0),
     lambda: PlannerConfig(hold=0),
+    lambda: PlannerConfig(horizon=5, hold=[1, 2]),       # blocks must cover the horizon
+    lambda: PlannerConfig(horizon=2, hold=[2, 0]),
+    lambda: PlannerConfig(hold=[]),
     lambda: PlannerConfig(action_low=1.0, action_high=-1.0),
 ])
 def test_invalid_configs_raise(bad):

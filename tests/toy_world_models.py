@@ -73,13 +73,18 @@ def stacked_system(model: LinearWorldModel, z0: torch.Tensor, goal: torch.Tensor
 
 
 def linear_optimum(model: LinearWorldModel, z0: torch.Tensor, goal: torch.Tensor, horizon: int,
-                   reduce: str = "sum", hold: int = 1) -> tuple[torch.Tensor, float]:
+                   reduce: str = "sum", hold: int | tuple[int, ...] = 1
+                   ) -> tuple[torch.Tensor, float]:
     """Unconstrained optimal actions ``[H, A]`` and their L2 cost (least squares); with
-    ``hold > 1`` among sequences whose actions are each held for ``hold`` steps."""
+    ``hold > 1`` among sequences whose actions are each held for ``hold`` steps, with a tuple
+    among sequences held in blocks of those lengths."""
     M, r = stacked_system(model, z0, goal, horizon, reduce)
     da = model.B.shape[1]
-    blocks = torch.zeros(horizon, -(-horizon // hold), dtype=torch.float64)
-    blocks[torch.arange(horizon), torch.arange(horizon) // hold] = 1.0
+    lengths = hold if isinstance(hold, tuple) else (hold,) * -(-horizon // hold)
+    block_of_step = torch.repeat_interleave(torch.arange(len(lengths)),
+                                            torch.tensor(lengths))[:horizon]
+    blocks = torch.zeros(horizon, len(lengths), dtype=torch.float64)
+    blocks[torch.arange(horizon), block_of_step] = 1.0
     E = torch.kron(blocks, torch.eye(da, dtype=torch.float64))   # held actions -> the sequence
     a = E @ torch.linalg.lstsq(M @ E, r[:, None]).solution[:, 0]
     return a.reshape(horizon, -1).float(), float((M @ a - r).square().mean())
