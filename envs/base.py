@@ -38,6 +38,9 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     proprio_dim: int
     #: the evaluator's success threshold on ``info["distance"]`` (task units, documented per task).
     success_threshold: float
+    #: environment steps per world-model step that ``wm train`` uses unless told ``stride=N``
+    #: (the actions in between form one action chunk; 1: every control step is a model step).
+    frameskip: int = 1
 
     def __init__(self, xml: str | mujoco.MjModel, image_size: int = 64, action_repeat: int = 1,
                  camera: str | dict = "top", substeps: int = 1,

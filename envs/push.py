@@ -188,6 +188,9 @@ class PushEnv(MujocoGoalEnv):
     proprio_dim = 4
     success_threshold = POS_THRESHOLD
     long_push = 0.5       # block displacement (table widths) of a long-horizon start/goal pair
+    # World models step 5 control steps at a time (DINO-WM's frameskip on Push-T): in one 0.1 s
+    # step the block barely moves, and a predictor learns little beyond "nothing moves" (README).
+    frameskip = 5
 
     def __init__(self, image_size: int = 64, action_repeat: int = 1, **kwargs):
         super().__init__(_XML, image_size=image_size, action_repeat=action_repeat, camera="top",

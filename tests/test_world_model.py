@@ -42,6 +42,30 @@ def trained(reach_data, tmp_path_factory):
     return out, train_world_model(_train_cfg(reach_data, out))
 
 
+def test_push_models_step_five_control_steps_unless_told(tmp_path):
+    # Push's default frameskip: one model step is a chunk of 5 env actions; stride=N overrides it
+    data = collect(small_collect(tmp_path / "push", env={"name": "push", "image_size": 32},
+                                 policy={"name": "scripted"}, episodes=4))
+    default = train_world_model(_train_cfg(data, tmp_path / "m5", steps=2, projection=8))
+    model = load_world_model(default["checkpoint"], device="cpu")
+    assert model.meta["stride"] == 5 and model.action_dim == 5 * 2
+    told = train_world_model(_train_cfg(data, tmp_path / "m1", steps=2, projection=8, stride=1))
+    assert load_world_model(told["checkpoint"], device="cpu").action_dim == 2
+
+
+def test_reach_models_step_every_control_step_by_default(trained):
+    out, _ = trained
+    model = load_world_model(out / "checkpoint.pt", device="cpu")
+    assert model.meta["stride"] == 1 and model.action_dim == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_a_bad_stride_is_refused(bad):
+    from worldmodel.data.dataset import resolve_stride
+    with pytest.raises(ValueError, match="stride"):
+        resolve_stride(bad, "reach")
+
+
 # ------------------------------------------------------------------------------ predictor
 def test_block_causal_mask_lets_a_step_see_only_steps_up_to_itself():
     mask = block_causal_mask(3, 2)
@@ -144,7 +168,7 @@ def test_latent_loss_l2_is_mean_squared_error_and_unknown_losses_are_refused(rea
     from worldmodel.ac_model import ACWorldModelNet
     from worldmodel.ac_train import predictor_config
 
-    cfg = _train_cfg(reach_data, tmp_path, projection=0)
+    cfg = _train_cfg(reach_data, tmp_path, projection=0, stride=1)
     encoder, _ = build_encoder(cfg, image_size=32)
     pred_cfg = predictor_config(cfg, encoder, env_action_dim=2, proprio_dim=0)
     z = torch.randn(2, 3, encoder.num_tokens, encoder.dim)

@@ -17,7 +17,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from worldmodel.ac_model import KIND, ACWorldModelNet, architecture
-from worldmodel.data.dataset import action_chunks, clip_starts, training_episodes
+from worldmodel.data.dataset import (action_chunks, clip_starts, resolve_stride,
+                                      training_episodes)
 from worldmodel.data.storage import EpisodeStore
 from worldmodel.latents import FrozenEncoder, cached_latents
 from worldmodel.models import VideoViT, count_parameters, vit_config
@@ -44,7 +45,7 @@ class ACTrainConfig:
             tokens of width ``projection``; keeps where small things are, costs more per step).
         num_frames: frames per training clip (``num_frames - 1`` transitions).
         stride: environment steps per model step; the ``stride`` actions in between form one
-            action chunk.
+            action chunk. 0: the task's default ``frameskip`` (Push: 5; others: 1).
         rollout_steps: ``k`` of the autoregressive rollout loss (default 2, as V-JEPA 2-AC).
         latent_loss: ``l1`` (V-JEPA 2-AC) or ``l2`` on the latents (see :class:`ACWorldModelNet`).
         use_proprio: give the predictor a proprio token (and predict proprio).
@@ -61,7 +62,7 @@ class ACTrainConfig:
     projection: int = 64
     projection_per_token: bool = False
     num_frames: int = 4
-    stride: int = 1
+    stride: int = 0
     rollout_steps: int = 2
     rollout_weight: float = 1.0
     proprio_weight: float = 1.0
@@ -140,7 +141,11 @@ def build_encoder(cfg: ACTrainConfig, image_size: int) -> tuple[FrozenEncoder, d
 def predictor_config(cfg: ACTrainConfig, encoder: FrozenEncoder, env_action_dim: int,
                      proprio_dim: int) -> ACPredictorConfig:
     """The predictor's shape for a run: ``cfg.predictor`` over the defaults, with the latent
-    width/tokens of the encoder (or projection) and the action chunk / proprio sizes."""
+    width/tokens of the encoder (or projection) and the action chunk / proprio sizes
+    (``cfg.stride`` resolved: see :func:`~worldmodel.data.dataset.resolve_stride`)."""
+    if cfg.stride < 1:
+        raise ValueError(f"stride={cfg.stride}: resolve the task's default frameskip first "
+                         f"(worldmodel.data.dataset.resolve_stride(stride, task))")
     k = cfg.projection
     return ACPredictorConfig(**{"dim": 128, "depth": 4, "heads": 4, **cfg.predictor,
                                 "latent_dim": k or encoder.dim,
@@ -154,6 +159,7 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
     """Train (or resume) the action-conditioned predictor; returns the training summary."""
     store = EpisodeStore(cfg.data_dir)
     meta = store.meta
+    cfg = dataclasses.replace(cfg, stride=resolve_stride(cfg.stride, meta.task))
     encoder, source = build_encoder(cfg, meta.image_size)
     device = resolve_device(cfg.train.device)
     latents = cached_latents(encoder, store, Path(cfg.out) / "cache" if cfg.cache else None,

@@ -18,7 +18,8 @@ from einops import rearrange
 from torch import nn
 from torch.utils.data import Dataset
 
-from worldmodel.data.dataset import action_chunks, clip_starts, training_episodes
+from worldmodel.data.dataset import (action_chunks, clip_starts, resolve_stride,
+                                      training_episodes)
 from worldmodel.data.storage import EpisodeStore
 from worldmodel.models import count_parameters
 from worldmodel.models.pixel_predictor import PixelPredictorConfig
@@ -36,8 +37,8 @@ class PixelTrainConfig:
         channels: widths of the encoder's three stride-2 stages (the last is the hidden state's).
         blocks: action-conditioned residual blocks per model step.
         num_frames: frames per training clip (``num_frames - 1`` transitions).
-        stride: environment steps per model step; the ``stride`` actions in between form one
-            action chunk.
+        stride: environment steps per model step (0: the task's default ``frameskip``); the
+            ``stride`` actions in between form one action chunk.
         rollout_steps / rollout_weight: ``k`` and weight of the autoregressive rollout loss.
         episodes: use only the first N training episodes (data-efficiency studies); 0 = all.
         progress: show the training progress bar (with ``train.progress``).
@@ -48,7 +49,7 @@ class PixelTrainConfig:
     channels: list[int] = dataclasses.field(default_factory=lambda: [16, 16, 32])
     blocks: int = 1
     num_frames: int = 6
-    stride: int = 1
+    stride: int = 0
     rollout_steps: int = 4
     rollout_weight: float = 1.0
     val_fraction: float = 0.1
@@ -107,6 +108,7 @@ def train_pixel_model(cfg: PixelTrainConfig) -> dict[str, Any]:
     """Train (or resume) the pixel world model; returns the training summary."""
     store = EpisodeStore(cfg.data_dir)
     meta = store.meta
+    cfg = dataclasses.replace(cfg, stride=resolve_stride(cfg.stride, meta.task))
     train_eps, val_eps = training_episodes(len(store), cfg.val_fraction, cfg.episodes)
     data = FrameClipDataset(store, train_eps, cfg.num_frames, cfg.stride)
     val = FrameClipDataset(store, val_eps, cfg.num_frames, cfg.stride) if len(val_eps) else None

@@ -32,11 +32,13 @@ def default_model(overrides: list[str], device: str, latent_space: str = "tokens
     from worldmodel.ac_train import ACTrainConfig, build_encoder, predictor_config
     from worldmodel.cli import compose
     from worldmodel.config import from_config
+    from worldmodel.data.dataset import resolve_stride
     from worldmodel.world_model import VJEPAWorldModel
 
     cfg = compose("train", overrides)
     tcfg = from_config(ACTrainConfig, {**OmegaConf.to_container(cfg.model, resolve=True),
-                                       "stride": cfg.stride, "encoder": "random"})
+                                       "stride": resolve_stride(cfg.stride, cfg.env.name),
+                                       "encoder": "random"})
     task = task_class(cfg.env.name)
     encoder, _ = build_encoder(tcfg, cfg.env.image_size)
     net = ACWorldModelNet(encoder, predictor_config(tcfg, encoder, task.action_dim,

@@ -47,6 +47,17 @@ def training_episodes(n: int, val_fraction: float, episodes: int = 0,
     return train, val
 
 
+def resolve_stride(stride: int, task: str) -> int:
+    """Environment steps per model step: ``stride`` if positive, else (0) the task's default
+    ``frameskip`` (Push: 5, the other built-in tasks: 1)."""
+    from envs.registry import task_class
+
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
+        raise ValueError(f"stride must be a positive integer, or 0 for the task's default "
+                         f"frameskip; got {stride!r}")
+    return stride or int(getattr(task_class(task), "frameskip", 1))
+
+
 def clip_span(store: EpisodeStore, num_frames: int, stride: int) -> int:
     """Environment steps a clip of ``num_frames`` frames ``stride`` apart spans; ``DatasetError``
     if that is longer than the episodes of ``store``."""
