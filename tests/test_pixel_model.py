@@ -191,3 +191,15 @@ def test_bad_inputs_give_clear_errors(reach_data, episode, tmp_path):
         train_pixel_model(_train_cfg(reach_data, tmp_path, episodes=6))
     with pytest.raises(DatasetError, match="longer than the 12-step episodes"):
         train_pixel_model(_train_cfg(reach_data, tmp_path, num_frames=8, stride=2))
+
+
+def test_pixel_models_on_push_step_the_tasks_frameskip(tmp_path):
+    # the same action chunking as the latent models: 5 Push control steps per model step
+    from conftest import small_collect
+    from envs.collect import collect
+
+    data = collect(small_collect(tmp_path / "push", env={"name": "push", "image_size": 32},
+                                 policy={"name": "scripted"}, episodes=3, steps=16))
+    summary = train_pixel_model(_train_cfg(data, tmp_path / "m", steps=2, num_frames=3))
+    model = load_pixel_world_model(summary["checkpoint"], device="cpu")
+    assert model.meta["stride"] == 5 and model.action_dim == 5 * 2
