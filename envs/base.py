@@ -41,6 +41,9 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     #: environment steps per world-model step that ``wm train`` uses unless told ``stride=N``
     #: (the actions in between form one action chunk; 1: every control step is a model step).
     frameskip: int = 1
+    #: exploration policy (an ``envs.policies.make_policy`` name) that draws the goals of
+    #: ``sample_reachable_pair`` (``pairs=reachable``)
+    exploration_policy: str = "noise"
 
     def __init__(self, xml: str | mujoco.MjModel, image_size: int = 64, action_repeat: int = 1,
                  camera: str | dict = "top", substeps: int = 1,
@@ -88,6 +91,30 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
         of a task without one fails loudly instead of silently drawing ordinary pairs."""
         raise NotImplementedError(f"{type(self).__name__} has no long-horizon start/goal sampler "
                                   f"(pairs=long is available for pointmaze and push)")
+
+    def sample_reachable_pair(self, rng: np.random.Generator, steps: int = 25,
+                              tries: int = 100) -> tuple[np.ndarray, np.ndarray]:
+        """A start drawn by ``sample_state`` and the goal that the task's exploration policy
+        (``exploration_policy``, the one data collection uses) reaches from it in ``steps``
+        control steps, velocities zeroed: goals on the data's own trajectories, as DINO-WM draws
+        them. Pairs whose start already satisfies the goal are redrawn (up to ``tries`` times).
+        Leaves the simulator at the goal; callers reset."""
+        from envs.policies import make_policy
+
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"reachable pairs need a positive number of steps, got {steps!r}")
+        for _ in range(tries):
+            start = self.sample_state(rng)
+            self.set_state(start)
+            policy = make_policy(self.exploration_policy, self, seed=int(rng.integers(2**31)))
+            for _ in range(steps):
+                self._advance(policy(None))
+            goal = self.get_state()
+            goal[self.model.nq:] = 0.0
+            if not self.goal_metrics(start, goal)["success"]:
+                return start, goal
+        raise RuntimeError(f"{type(self).__name__}: the {self.exploration_policy!r} policy left "
+                           f"the goal satisfied at the start in {tries} tries of {steps} steps")
 
     def probe_targets(self, states: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """What a frozen-feature probe regresses from frames: ``([N, K] targets, K names)``
@@ -169,12 +196,16 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
                              f"got {action.shape}")
         if not np.all(np.isfinite(action)):
             raise ValueError(f"{type(self).__name__}: action contains NaN or inf: {action}")
-        action = np.clip(action, -1.0, 1.0)
+        self._advance(action)
+        info = self._info()
+        return self._observation(), float(info["success"]), False, False, info
+
+    def _advance(self, action: np.ndarray) -> None:
+        """Run the physics of one control step under ``action`` (clipped to ``[-1, 1]``)."""
+        action = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
         for _ in range(self.action_repeat):
             self._apply_action(action)
             mujoco.mj_step(self.model, self.data, nstep=self.substeps)
-        info = self._info()
-        return self._observation(), float(info["success"]), False, False, info
 
     def close(self) -> None:
         self._frames.close()

@@ -191,6 +191,7 @@ class PushEnv(MujocoGoalEnv):
     # World models step 5 control steps at a time (DINO-WM's frameskip on Push-T): in one 0.1 s
     # step the block barely moves, and a predictor learns little beyond "nothing moves" (README).
     frameskip = 5
+    exploration_policy = "scripted"   # goals of pairs=reachable: where the scripted pusher took it
 
     def __init__(self, image_size: int = 64, action_repeat: int = 1, **kwargs):
         super().__init__(_XML, image_size=image_size, action_repeat=action_repeat, camera="top",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = {"collect": 0, "eval": 1, "eval_long": 2}
+STREAMS = {"collect": 0, "eval": 1, "eval_long": 2, "eval_reachable": 3}
 
 
 def episode_seed(base_seed: int, index: int, stream: str = "collect") -> int:

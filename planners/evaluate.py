@@ -18,7 +18,9 @@ from planners.mpc import EpisodeRecord, MPCConfig, run_episode
 from planners.protocol import WorldModel
 
 
-PAIR_SETS = ("default", "long")
+PAIR_SETS = ("default", "long", "reachable")
+#: the seed stream each pair set draws from unless told otherwise (all disjoint from ``collect``)
+PAIR_STREAMS = {"default": "eval", "long": "eval_long", "reachable": "eval_reachable"}
 
 
 @dataclasses.dataclass
@@ -28,9 +30,13 @@ class EvalConfig:
     Attributes:
         episodes: held-out start/goal pairs, one episode each.
         seed: base seed of the pairs (with ``stream``) and of the planner.
-        stream: seed stream of the pairs (``eval``; ``pairs=long`` switches it to ``eval_long``).
-        pairs: ``default`` (start and goal drawn like the training episodes') or ``long``
-            (start and goal far apart: the task's ``sample_long_pair``; PointMaze, Push).
+        stream: seed stream of the pairs (``eval``; ``pairs=long`` / ``reachable`` switch it to
+            ``eval_long`` / ``eval_reachable``).
+        pairs: ``default`` (start and goal drawn like the training episodes'), ``long`` (start
+            and goal far apart: the task's ``sample_long_pair``; PointMaze, Push) or
+            ``reachable`` (the goal is where the task's exploration policy got from the start in
+            ``goal_steps`` control steps: ``sample_reachable_pair``, DINO-WM's kind of goal).
+        goal_steps: control steps from start to goal of ``pairs=reachable``.
         steps / replan_every: the MPC budget and replanning rate (see :class:`MPCConfig`).
         videos: episodes whose records are kept for MP4s (the first ones).
         progress: show a progress bar.
@@ -42,6 +48,7 @@ class EvalConfig:
     seed: int = 0
     stream: str = "eval"
     pairs: str = "default"
+    goal_steps: int = 25
     steps: int = 20
     replan_every: int = 1
     videos: int = 4
@@ -63,8 +70,11 @@ class EvalConfig:
                 raise ValueError(f"only must list pair indices in [0, episodes={self.episodes}), "
                                  f"got {self.only!r}")
             self.only = tuple(only)
-        if self.pairs == "long" and self.stream == "eval":
-            self.stream = "eval_long"
+        if self.stream == "eval":
+            self.stream = PAIR_STREAMS[self.pairs]
+        if isinstance(self.goal_steps, bool) or not isinstance(self.goal_steps, int) \
+                or self.goal_steps < 1:
+            raise ValueError(f"goal_steps must be a positive integer, got {self.goal_steps!r}")
         self.mpc()  # validates steps / replan_every
 
     def mpc(self) -> MPCConfig:
@@ -81,20 +91,27 @@ class EpisodePair:
     index: int = 0          # position in the held-out sequence
 
 
-def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval",
-                   long: bool = False) -> list[EpisodePair]:
+def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval", long: bool = False,
+                   reachable_steps: int | None = None) -> list[EpisodePair]:
     """``n`` start/goal pairs, episode ``i`` drawn from ``episode_seed(seed, i, stream)``.
 
     Uses ``env.reset(seed=...)`` exactly as collection does, so the ``collect`` stream reproduces
     the training episodes' starts and goals and the ``eval`` stream gives pairs disjoint from them.
     With ``long``, the pair comes from the task's ``sample_long_pair`` (start and goal far apart)
-    with a generator seeded the same way.
+    with a generator seeded the same way; with ``reachable_steps``, from its
+    ``sample_reachable_pair`` (the goal that many exploration steps from the start).
     """
+    if long and reachable_steps is not None:
+        raise ValueError("held_out_pairs: choose long or reachable_steps, not both")
     pairs = []
     for i in range(n):
         s = episode_seed(seed, i, stream)
         if long:
             start, goal = env.unwrapped.sample_long_pair(np.random.default_rng(s))
+            env.reset(seed=s, options={"start_state": start, "goal_state": goal})
+        elif reachable_steps is not None:
+            start, goal = env.unwrapped.sample_reachable_pair(np.random.default_rng(s),
+                                                              reachable_steps)
             env.reset(seed=s, options={"start_state": start, "goal_state": goal})
         else:
             env.reset(seed=s)
@@ -105,7 +122,8 @@ def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval",
 
 def pairs_for(env, cfg: EvalConfig) -> list[EpisodePair]:
     """The held-out pairs an :class:`EvalConfig` names (``cfg.only``: just those of them)."""
-    pairs = held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream, long=cfg.pairs == "long")
+    pairs = held_out_pairs(env, cfg.episodes, cfg.seed, cfg.stream, long=cfg.pairs == "long",
+                           reachable_steps=cfg.goal_steps if cfg.pairs == "reachable" else None)
     return pairs if cfg.only is None else [pairs[i] for i in cfg.only]
 
 

@@ -175,6 +175,40 @@ def test_long_pairs_are_far_apart_and_reproducible():
         EvalConfig(pairs="far")
 
 
+def test_reachable_pairs_end_where_exploration_can_get_in_goal_steps():
+    from envs.push import MAX_DELTA as PUSH_DELTA, PushEnv
+    from envs.reach import MAX_DELTA as REACH_DELTA
+
+    reach = ReachEnv(image_size=32)
+    pairs = held_out_pairs(reach, 6, seed=2, stream="eval_reachable", reachable_steps=3)
+    again = held_out_pairs(reach, 6, seed=2, stream="eval_reachable", reachable_steps=3)
+    for pair, same in zip(pairs, again):
+        assert np.array_equal(pair.goal_state, same.goal_state)
+        assert not reach.goal_metrics(pair.start_state, pair.goal_state)["success"]
+        assert np.all(pair.goal_state[2:] == 0.0)                   # at rest
+        # each control step moves a joint's target by at most MAX_DELTA
+        assert np.abs(pair.goal_state[:2] - pair.start_state[:2]).max() <= 3 * REACH_DELTA * 1.1
+    reach.close()
+    push = PushEnv(image_size=32)
+    for pair in held_out_pairs(push, 4, seed=2, stream="eval_reachable", reachable_steps=25):
+        assert not push.goal_metrics(pair.start_state, pair.goal_state)["success"]  # block moved
+        assert np.linalg.norm(pair.goal_state[:2] - pair.start_state[:2]) <= 25 * PUSH_DELTA * 1.5
+    push.close()
+    cfg = EvalConfig(episodes=2, pairs="reachable", goal_steps=10)
+    assert cfg.stream == "eval_reachable"
+    with pytest.raises(ValueError, match="goal_steps"):
+        EvalConfig(pairs="reachable", goal_steps=0)
+    with pytest.raises(ValueError, match="not both"):
+        held_out_pairs(push, 1, long=True, reachable_steps=5)
+
+
+def test_reachable_pairs_give_up_loudly_when_every_goal_is_already_met(env, monkeypatch):
+    monkeypatch.setattr(type(env), "goal_metrics", lambda self, s, g: {"distance": 0.0,
+                                                                        "success": True})
+    with pytest.raises(RuntimeError, match="satisfied at the start"):
+        env.sample_reachable_pair(np.random.default_rng(0), steps=2, tries=3)
+
+
 def test_tasks_without_far_pairs_refuse_long_pairs(env):
     with pytest.raises(NotImplementedError, match="no long-horizon"):
         held_out_pairs(env, 1, long=True)
