@@ -95,9 +95,9 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     def sample_reachable_pair(self, rng: np.random.Generator, steps: int = 25,
                               tries: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """A start drawn by ``sample_state`` and the goal that the task's exploration policy
-        (``exploration_policy``, the one data collection uses) reaches from it in ``steps``
-        control steps, velocities zeroed: goals on the data's own trajectories, as DINO-WM draws
-        them. Pairs whose start already satisfies the goal are redrawn (up to ``tries`` times).
+        (``exploration_policy`` with its class defaults: correlated noise, on Push the scripted
+        pusher) reaches from it in ``steps`` control steps, velocities zeroed: goals on the kind
+        of trajectories the data holds, as DINO-WM draws them. Pairs whose start already satisfies the goal are redrawn (up to ``tries`` times).
         Leaves the simulator at the goal; callers reset."""
         from envs.policies import make_policy
 
