@@ -97,8 +97,9 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
         """A start drawn by ``sample_state`` and the goal that the task's exploration policy
         (``exploration_policy`` with its class defaults: correlated noise, on Push the scripted
         pusher) reaches from it in ``steps`` control steps, velocities zeroed: goals on the kind
-        of trajectories the data holds, as DINO-WM draws them. Pairs whose start already satisfies the goal are redrawn (up to ``tries`` times).
-        Leaves the simulator at the goal; callers reset."""
+        of trajectories the data holds, as DINO-WM draws them. Pairs whose start already
+        satisfies the goal are redrawn (up to ``tries`` times). Leaves the simulator at the goal;
+        callers reset."""
         from envs.policies import make_policy
 
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.seeding import episode_seed
-from planners.base import Planner
+from planners.base import Planner, require_positive_int
 from planners.mpc import EpisodeRecord, MPCConfig, run_episode
 from planners.protocol import WorldModel
 
@@ -72,9 +72,7 @@ class EvalConfig:
             self.only = tuple(only)
         if self.stream == "eval":
             self.stream = PAIR_STREAMS[self.pairs]
-        if isinstance(self.goal_steps, bool) or not isinstance(self.goal_steps, int) \
-                or self.goal_steps < 1:
-            raise ValueError(f"goal_steps must be a positive integer, got {self.goal_steps!r}")
+        require_positive_int("goal_steps", self.goal_steps)
         self.mpc()  # validates steps / replan_every
 
     def mpc(self) -> MPCConfig:
@@ -108,13 +106,13 @@ def held_out_pairs(env, n: int, seed: int = 0, stream: str = "eval", long: bool 
         s = episode_seed(seed, i, stream)
         if long:
             start, goal = env.unwrapped.sample_long_pair(np.random.default_rng(s))
-            env.reset(seed=s, options={"start_state": start, "goal_state": goal})
         elif reachable_steps is not None:
             start, goal = env.unwrapped.sample_reachable_pair(np.random.default_rng(s),
                                                               reachable_steps)
-            env.reset(seed=s, options={"start_state": start, "goal_state": goal})
         else:
-            env.reset(seed=s)
+            start = goal = None   # reset draws both, as collection does
+        options = None if start is None else {"start_state": start, "goal_state": goal}
+        env.reset(seed=s, options=options)
         pairs.append(EpisodePair(s, env.get_state().copy(), np.array(env.goal_state, np.float64),
                                  index=i))
     return pairs
