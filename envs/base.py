@@ -44,6 +44,11 @@ class MujocoGoalEnv(gym.Env, abc.ABC):
     #: exploration policy (an ``envs.policies.make_policy`` name) that draws the goals of
     #: ``sample_reachable_pair`` (``pairs=reachable``)
     exploration_policy: str = "noise"
+    #: the proprio a goal pose pins down, for a planner's proprio cost term: ``(kind, dims)``
+    #: pairs; ``"linear"`` dims are compared as they are, an ``"angle"`` pair ``(cos, sin)`` of a
+    #: joint with limits as the angle itself (whose distance falls all the way along the joint's
+    #: range, where the cos/sin distance can point across the limit). Empty: none (no readout).
+    goal_proprio: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __init__(self, xml: str | mujoco.MjModel, image_size: int = 64, action_repeat: int = 1,
                  camera: str | dict = "top", substeps: int = 1,

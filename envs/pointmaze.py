@@ -187,6 +187,7 @@ class PointMazeEnv(MujocoGoalEnv):
 
     action_dim = 2
     proprio_dim = 4
+    goal_proprio = (("linear", (0, 1)),)      # the ball's position
     success_threshold = 0.5
     long_min_cells = 5    # path length (cells) of a long-horizon start/goal pair (U-maze: arm to arm)
 

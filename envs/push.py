@@ -186,6 +186,7 @@ class PushEnv(MujocoGoalEnv):
 
     action_dim = 2
     proprio_dim = 4
+    goal_proprio = (("linear", (0, 1)),)      # the pusher's position
     success_threshold = POS_THRESHOLD
     long_push = 0.5       # block displacement (table widths) of a long-horizon start/goal pair
     # World models step 5 control steps at a time (DINO-WM's frameskip on Push-T): in one 0.1 s

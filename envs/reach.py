@@ -66,6 +66,8 @@ class ReachEnv(MujocoGoalEnv):
 
     action_dim = 2
     proprio_dim = 6
+    # the shoulder turns freely (its cos/sin as they are), the elbow stops at +-ELBOW_LIMIT
+    goal_proprio = (("linear", (0, 1)), ("angle", (2, 3)))
     success_threshold = 0.10
 
     def __init__(self, image_size: int = 64, action_repeat: int = 1, **kwargs):

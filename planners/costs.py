@@ -20,8 +20,10 @@ class CostConfig:
         metric: ``l1`` (mean absolute difference, V-JEPA 2-AC's energy), ``l2`` (mean squared
             difference) or ``cosine`` (1 - cosine similarity of the flattened latents).
         reduce: ``final`` scores the last predicted step only; ``sum`` averages over all steps.
-        proprio_weight: weight of an L1 term on predicted vs goal proprioception, used only when
-            both are known (the goal's proprio is usually not given).
+        proprio_weight: weight of an L1 term on the predicted vs the goal's proprio features
+            (``Latent.features``: for a goal image, the world model's estimate from the image, see
+            ``worldmodel.goal_readout``), or on the proprio itself when the goal's is given; used
+            only when both sides have them.
         path_weight: with ``reduce="final"``, add this times the mean distance over all steps
             (prefers, among sequences that end equally well, those that get there sooner).
     """
@@ -68,7 +70,11 @@ def latent_cost(pred: Latent, goal: Latent, cfg: CostConfig | None = None) -> to
     cost = per_step.mean(1) if cfg.reduce == "sum" else per_step[:, -1]
     if cfg.path_weight > 0 and cfg.reduce == "final":
         cost = cost + cfg.path_weight * per_step.mean(1)
-    if cfg.proprio_weight > 0 and pred.proprio is not None and goal.proprio is not None:
-        p = pred.proprio if cfg.reduce == "sum" else pred.proprio[:, -1:]
-        cost = cost + cfg.proprio_weight * (p - goal.proprio[:, None]).abs().mean(-1).mean(1)
+    if cfg.proprio_weight > 0:
+        pair = next(((a, b) for a, b in ((pred.features, goal.features),
+                                         (pred.proprio, goal.proprio))
+                     if a is not None and b is not None), None)
+        if pair is not None:
+            p = pair[0] if cfg.reduce == "sum" else pair[0][:, -1:]
+            cost = cost + cfg.proprio_weight * (p - pair[1][:, None]).abs().mean(-1).mean(1)
     return cost

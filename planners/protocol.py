@@ -31,28 +31,36 @@ class Latent:
             Its layout is the model's business (tokens ``[P, D]``, pixels ``[C, H, W]``...).
         proprio: the agent's proprioception ``[B, p]`` / ``[B, H, p]`` (given or predicted), or
             ``None`` when unknown (e.g. a goal given as an image only).
+        features: the part of the proprio that a goal pose pins down, ``[B, f]`` / ``[B, H, f]``,
+            in coordinates where an L1 distance falls all the way to the goal (the task's
+            ``goal_proprio`` spec; for a goal image, the world model's estimate from the image),
+            or ``None``. What the cost's proprio term compares.
     """
 
     z: torch.Tensor
     proprio: torch.Tensor | None = None
+    features: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
         return self.z.shape[0]
 
+    def _map(self, fn) -> "Latent":
+        return Latent(fn(self.z), *(None if x is None else fn(x)
+                                    for x in (self.proprio, self.features)))
+
     def step(self, t: int) -> "Latent":
         """Time step ``t`` of a rollout ``[B, H, ...]`` as a single-step latent ``[B, ...]``."""
-        return Latent(self.z[:, t], None if self.proprio is None else self.proprio[:, t])
+        return self._map(lambda x: x[:, t])
 
     def expand(self, n: int) -> "Latent":
         """Repeat a batch-1 latent ``n`` times (a view, no copy)."""
         if self.batch_size != 1:
             raise ValueError(f"expand() needs a batch-1 latent, got batch {self.batch_size}")
-        return Latent(self.z.expand(n, *self.z.shape[1:]),
-                      None if self.proprio is None else self.proprio.expand(n, -1))
+        return self._map(lambda x: x.expand(n, *x.shape[1:]))
 
     def detach(self) -> "Latent":
-        return Latent(self.z.detach(), None if self.proprio is None else self.proprio.detach())
+        return self._map(torch.Tensor.detach)
 
 
 @runtime_checkable

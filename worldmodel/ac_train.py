@@ -24,6 +24,7 @@ from worldmodel.latents import FrozenEncoder, cached_latents
 from worldmodel.models import VideoViT, count_parameters, vit_config
 from worldmodel.models.ac_predictor import ACPredictorConfig
 from worldmodel.train import TrainConfig, Trainer
+from worldmodel.train.checkpoint import CheckpointError
 from worldmodel.train.loop import resolve_device
 
 
@@ -50,6 +51,9 @@ class ACTrainConfig:
         latent_loss: ``l1`` (V-JEPA 2-AC) or ``l2`` on the latents (see :class:`ACWorldModelNet`).
         use_proprio: give the predictor a proprio token (and predict proprio).
         episodes: use only the first N training episodes (data-efficiency studies); 0 = all.
+        goal_readout_steps: after training, fit the goal-proprio readout
+            (:mod:`worldmodel.goal_readout`) for this many steps and save it as
+            ``out/goal_readout.pt``; 0 = skip (also skipped for tasks without ``goal_proprio``).
     """
 
     data_dir: str = "runs/reach/data"
@@ -68,6 +72,7 @@ class ACTrainConfig:
     proprio_weight: float = 1.0
     latent_loss: str = "l1"
     use_proprio: bool = True
+    goal_readout_steps: int = 4000
     val_fraction: float = 0.1
     episodes: int = 0
     predictor: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -175,8 +180,10 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
                           latent_loss=cfg.latent_loss)
     kept = None
     if net.projection is not None:
-        kept = net.projection.fit(latents[torch.as_tensor(train_eps)].flatten(0, 1),
-                                  seed=cfg.train.seed)
+        kept = resumed_projection(cfg, net)
+        if kept is None:
+            kept = net.projection.fit(latents[torch.as_tensor(train_eps)].flatten(0, 1),
+                                      seed=cfg.train.seed)
         latents = net.projection.project(latents.float())
     data = LatentClipDataset(latents, store, train_eps, cfg.num_frames, cfg.stride)
     val = LatentClipDataset(latents, store, val_eps, cfg.num_frames, cfg.stride) \
@@ -198,5 +205,59 @@ def train_world_model(cfg: ACTrainConfig) -> dict[str, Any]:
                                   f"variance" if k else "") +
               f"); {len(data)} train clips from {len(train_eps)} episodes of {meta.task}")
     summary = trainer.fit()
+    if trainer.dist.is_main:
+        readout = fit_readout_if_missing(cfg, net, latents, store, train_eps, val_eps)
+        if readout is not None:
+            summary["goal_readout_val_r2"] = readout["val_r2"]
     trainer.close()
     return summary
+
+
+def resumed_projection(cfg: ACTrainConfig, net: ACWorldModelNet) -> float | None:
+    """Load the latent projection of the run being resumed in ``cfg.out`` into ``net`` and
+    return the variance it keeps; None for a fresh run (or one the Trainer will refuse). Refitting
+    it instead could flip the sign of some components (the randomised PCA differs with the thread
+    count), leaving the training latents out of step with the projection the Trainer restores."""
+    from worldmodel.train.checkpoint import load_checkpoint, submodule_state
+    from worldmodel.train.loop import CHECKPOINT_NAME
+
+    path = Path(cfg.out) / CHECKPOINT_NAME
+    if not (cfg.train.resume and path.is_file()):
+        return None
+    ckpt = load_checkpoint(path)
+    state = submodule_state(ckpt, "net.projection")
+    try:
+        net.projection.load_state_dict(state)
+    except RuntimeError:
+        return None
+    return ckpt.get("meta", {}).get("projection_variance_kept")
+
+
+def fit_readout_if_missing(cfg: ACTrainConfig, net: ACWorldModelNet, latents: torch.Tensor,
+                           store: EpisodeStore, train_eps: np.ndarray,
+                           val_eps: np.ndarray) -> dict[str, Any] | None:
+    """Fit and save ``out/goal_readout.pt`` from the model-space ``latents`` unless a readout of
+    this very model is there already; returns its info (None when skipped)."""
+    from envs.registry import task_class
+    from worldmodel.goal_readout import (READOUT_PATH, check_spec, fit_goal_readout,
+                                         load_goal_readout, save_goal_readout)
+
+    try:
+        declared = getattr(task_class(store.meta.task), "goal_proprio", ())
+    except ValueError:                                   # a dataset of an unregistered task
+        declared = ()
+    spec = check_spec(declared, store.meta.proprio_dim)
+    if cfg.goal_readout_steps < 1 or not spec or not net.uses_proprio:
+        return None
+    path = Path(cfg.out) / READOUT_PATH
+    if path.is_file():
+        try:
+            return load_goal_readout(path, net)[2]
+        except CheckpointError:
+            pass                                         # another model's: fit it anew
+    proprio = torch.from_numpy(np.stack([store[e]["proprio"] for e in range(len(store))]))
+    readout, info = fit_goal_readout(latents, proprio, spec, train_eps, val_eps,
+                                     steps=cfg.goal_readout_steps, seed=cfg.train.seed)
+    save_goal_readout(path, readout, spec, net, info)
+    print(f"goal readout: {path} (held-out R^2 per feature {info['val_r2']})")
+    return info

@@ -19,6 +19,7 @@ import torch
 
 from planners.protocol import Latent, WorldModel, check_actions
 from worldmodel.ac_model import KIND, ACWorldModelNet, build_from_architecture
+from worldmodel.goal_readout import READOUT_PATH, GoalReadout, load_goal_readout, proprio_features
 from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, submodule_state
 from worldmodel.train.loop import resolve_device
 
@@ -73,6 +74,20 @@ class VJEPAWorldModel:
         self.action_dim = net.predictor.cfg.action_dim
         self.image_size = net.encoder.image_size
         self.decoder: LatentDecoder | None = None
+        self.goal_readout: GoalReadout | None = None
+        self.goal_spec: tuple = ()
+
+    def attach_goal_readout(self, readout: GoalReadout, spec: tuple) -> None:
+        """Attach a goal-proprio readout (:mod:`worldmodel.goal_readout`): latents then carry
+        ``features``, estimated from the image when no proprio is given."""
+        self.goal_readout = readout.to(self.device).eval().requires_grad_(False)
+        self.goal_spec = tuple(spec)
+
+    def _features(self, proprio: torch.Tensor | None) -> torch.Tensor | None:
+        """Goal features of a standardised proprio (None without a readout or proprio)."""
+        if self.goal_readout is None or proprio is None:
+            return None
+        return proprio_features(self.net.denormalize_proprio(proprio), self.goal_spec)
 
     def attach_decoder(self, decoder: LatentDecoder) -> None:
         """Attach a :class:`~worldmodel.decoder.LatentDecoder` of this model's latents; it
@@ -106,7 +121,8 @@ class VJEPAWorldModel:
         pixels = _tensor(pixels, self.device)
         if pixels.dtype != torch.uint8:
             raise ValueError(f"images must be uint8 [B, H, W, 3], got dtype {pixels.dtype}")
-        z = self._from_model_space(self.net.to_model_space(self.net.encoder.encode_pixels(pixels)))
+        c = self.net.to_model_space(self.net.encoder.encode_pixels(pixels))
+        z = self._from_model_space(c)
         p = None
         if proprio is not None and self.net.uses_proprio:
             p = _tensor(proprio, self.device).float()
@@ -115,7 +131,10 @@ class VJEPAWorldModel:
                 raise ValueError(f"proprio must be [B={z.shape[0]}, {want}], "
                                  f"got {tuple(p.shape)}")
             p = self.net.normalize_proprio(p)
-        return Latent(z, p)
+        features = self._features(p)
+        if features is None and p is None and self.goal_readout is not None:
+            features = self.goal_readout(c)            # a goal image: estimated from its latent
+        return Latent(z, p, features)
 
     def rollout(self, start: Latent, actions: torch.Tensor) -> Latent:
         check_actions(actions, self.action_dim)
@@ -130,7 +149,7 @@ class VJEPAWorldModel:
         c0 = start.z if self.latent_space == "projected" else self.net.to_model_space(start.z)
         c, p = self.net.predictor.rollout(c0, actions.to(self.device, torch.float32),
                                           start.proprio)
-        return Latent(self._from_model_space(c), p)
+        return Latent(self._from_model_space(c), p, self._features(p))
 
     def _from_model_space(self, c: torch.Tensor) -> torch.Tensor:
         return c if self.latent_space == "projected" else self.net.to_token_space(c)
@@ -170,8 +189,10 @@ def load_world_model(path: str | Path, device: str = "auto", task: str | None = 
     The checkpoint's kind picks the class: an action-conditioned model gives a
     :class:`VJEPAWorldModel`, a ``model=hier`` one a :class:`HierWorldModel`, a ``model=pixel``
     one the pixel baseline. With ``attach``, a ``wm train-decoder`` checkpoint at
-    ``<checkpoint dir>/decoder/checkpoint.pt`` is attached (``model.decode``); one that does not
-    fit is skipped with a warning (the decoder is for videos only). ``latent_space`` picks the
+    ``<checkpoint dir>/decoder/checkpoint.pt`` is attached (``model.decode``) and an action-
+    conditioned model's goal-proprio readout ``<checkpoint dir>/goal_readout.pt`` (fitted by
+    ``wm train``; latents then carry ``features``); one that does not fit is skipped with a
+    warning. ``latent_space`` picks the
     V-JEPA models' latents (see :class:`VJEPAWorldModel`). Raises ``CheckpointError`` for a
     checkpoint of another kind or task.
     """
@@ -203,6 +224,13 @@ def load_world_model(path: str | Path, device: str = "auto", task: str | None = 
         model = VJEPAWorldModel(_load_net(ckpt, build_from_architecture), ckpt["meta"], device,
                                 latent_space)
         low_arch = ckpt["arch"]
+    readout_path = Path(path).parent / READOUT_PATH
+    if attach and ckpt["kind"] == KIND and readout_path.is_file():
+        try:
+            readout, spec, _ = load_goal_readout(readout_path, model.net)
+            model.attach_goal_readout(readout, spec)
+        except CheckpointError as err:
+            warnings.warn(f"not attaching the goal readout {readout_path}: {err}", stacklevel=2)
     decoder_path = Path(path).parent / DECODER_PATH
     if attach and decoder_path.is_file():
         from worldmodel.decoder import load_decoder
