@@ -55,6 +55,19 @@ def _load(path: str, device: str, task: str, latent_space: str = "tokens"):
     return load_world_model(path, device=device, task=task, latent_space=latent_space)
 
 
+def check_goal_proprio(planner, model) -> None:
+    """``ValueError`` when the planner's cost weighs proprio (``planner.cost.proprio_weight``) but
+    the world model cannot estimate a goal image's: the term would silently do nothing."""
+    cost = getattr(getattr(planner, "cfg", None), "cost", None)
+    if cost is not None and cost.proprio_weight > 0 and \
+            getattr(model, "goal_readout", None) is None:
+        raise ValueError(f"planner.cost.proprio_weight={cost.proprio_weight} needs the goal "
+                         f"image's proprio, which this world model cannot estimate: it has no "
+                         f"goal readout (`wm train` fits one as goal_readout.pt beside an "
+                         f"action-conditioned model's checkpoint; re-run it with the same "
+                         f"settings to add one to a model trained before)")
+
+
 def command_line() -> str:
     """The command line of this process, as the user typed it (``wm plan ...``)."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -75,6 +88,7 @@ def plan_command(cfg: DictConfig | dict, command: str | None = None) -> dict[str
         from planners.registry import make_planner
 
         planner = make_planner(planner_name, **planner_kwargs)
+        check_goal_proprio(planner, model)
         pairs = pairs_for(env, eval_cfg)
         result = evaluate(env, model, planner, eval_cfg, pairs, desc=planner_name)
         reference = None

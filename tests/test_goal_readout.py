@@ -150,3 +150,60 @@ def test_resuming_wm_train_reuses_the_runs_projection(reach_data, tmp_path, monk
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert train_world_model(longer)["steps"] == 20
+
+
+class FeaturesOnlyModel:
+    """A world model whose latent is blind (always zero) and whose features integrate the actions:
+    only the proprio term can tell candidates apart."""
+
+    action_dim = 2
+    device = torch.device("cpu")
+    goal_readout = "a readout"          # what check_goal_proprio looks for
+
+    def encode(self, pixels, proprio=None):
+        return Latent(torch.zeros(1, 3), None, torch.zeros(1, 2))
+
+    def rollout(self, start, actions):
+        feats = start.features[:, None] + 0.25 * actions.cumsum(1)
+        return Latent(torch.zeros(actions.shape[0], actions.shape[1], 3), None, feats)
+
+
+def test_cem_reaches_goal_features_through_the_proprio_term_alone():
+    from planners import make_planner
+
+    model, target = FeaturesOnlyModel(), torch.tensor([[0.6, -0.4]])
+    goal = Latent(torch.zeros(1, 3), None, target)
+    cem = make_planner("cem", horizon=4, samples=200, iterations=8, seed=0,
+                       cost={"metric": "l2", "reduce": "final", "proprio_weight": 1.0})
+    plan = cem.plan(model, model.encode(None), goal)
+    reached = 0.25 * plan.actions.sum(0)
+    assert torch.allclose(reached, target[0], atol=0.05), reached
+    blind = make_planner("cem", horizon=4, samples=200, iterations=8, seed=0,
+                         cost={"metric": "l2", "reduce": "final"})
+    assert (0.25 * blind.plan(model, model.encode(None), goal).actions.sum(0)
+            - target[0]).abs().max() > 0.1                      # without the term: no signal
+
+
+def test_wm_plan_refuses_a_proprio_weight_without_a_goal_readout():
+    from planners.commands import plan_command
+
+    cfg = {"env": {"name": "reach", "image_size": 24},
+           "planner": {"name": "cem", "horizon": 2, "samples": 6, "iterations": 2, "elites": 2,
+                       "cost": {"proprio_weight": 1.0}},
+           "world_model": "oracle", "encoder": None, "episodes": 1, "steps": 1, "seed": 0,
+           "videos": 0, "reference": False, "device": "cpu", "out": None, "progress": False}
+    with pytest.raises(ValueError, match="goal readout"):
+        plan_command(cfg)
+
+
+def test_wm_plan_runs_with_the_readout_models_proprio_term(readout_model, tmp_path):
+    from planners.commands import plan_command
+
+    out, _ = readout_model
+    cfg = {"env": {"name": "reach", "image_size": 32},
+           "planner": {"name": "cem", "horizon": 2, "samples": 8, "iterations": 2, "elites": 2,
+                       "cost": {"proprio_weight": 1.0}},
+           "world_model": str(out / "checkpoint.pt"), "latent_space": "projected",
+           "episodes": 1, "steps": 2, "seed": 0, "videos": 0, "reference": False,
+           "device": "cpu", "out": None, "progress": False}
+    assert plan_command(cfg)["episodes"] == 1
