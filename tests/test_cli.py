@@ -1,8 +1,11 @@
 """The ``wm`` command line: dispatch, help, Hydra overrides, clear errors."""
 import json
 
+import torch
+
 from worldmodel.cli import main
 from worldmodel.data.storage import EpisodeStore
+from worldmodel.train.checkpoint import load_checkpoint
 
 
 def test_help_lists_commands(capsys):
@@ -83,3 +86,13 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
     recorded = json.loads((tmp_path / "stages.json").read_text())
     assert "model.predictor.dim=8" in recorded["train"] and set(recorded) == {
         "collect", "pretrain", "train", "plan", "probe"}
+    # a world model from before goal readouts: the train stage resumes to fit one, untrained
+    readout = tmp_path / "world_model" / "goal_readout.pt"
+    assert readout.is_file()
+    readout.unlink()
+    weights = load_checkpoint(tmp_path / "world_model" / "checkpoint.pt")["model"]
+    assert main(changed) == 0
+    out = capsys.readouterr().out
+    assert "[3/5] train: action-conditioned predictor" in out and readout.is_file()
+    again = load_checkpoint(tmp_path / "world_model" / "checkpoint.pt")["model"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights)

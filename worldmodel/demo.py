@@ -19,8 +19,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from envs.collect import CollectConfig, collect
+from envs.registry import task_class
 from worldmodel.cli import compose
 from worldmodel.data.storage import list_episodes
+from worldmodel.goal_readout import READOUT_PATH
 from worldmodel.train.loop import is_trained
 from worldmodel.train.stages import StageRecord
 
@@ -87,7 +89,11 @@ def demo_command(cfg: DictConfig) -> Path:
     settings = [f"env={env_name}", f"data_dir={data_dir}",
                 f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
                 f"train.steps={cfg.train_steps}", f"train.seed={cfg.seed}", *cfg.train_overrides]
-    if not stages.reuse(3, "train", is_trained(wm_dir, cfg.train_steps), settings, wm_dir,
+    # a model trained before `wm train` fitted goal readouts resumes to fit one (it is finished)
+    wants_readout = bool(getattr(task_class(env_name), "goal_proprio", ()))
+    finished = is_trained(wm_dir, cfg.train_steps) and (
+        not wants_readout or (wm_dir / READOUT_PATH).is_file())
+    if not stages.reuse(3, "train", finished, settings, wm_dir,
                         f"action-conditioned predictor on the frozen encoder, "
                         f"{cfg.train_steps} steps"):
         train_command(compose("train", settings))
