@@ -71,10 +71,9 @@ def latent_cost(pred: Latent, goal: Latent, cfg: CostConfig | None = None) -> to
     if cfg.path_weight > 0 and cfg.reduce == "final":
         cost = cost + cfg.path_weight * per_step.mean(1)
     if cfg.proprio_weight > 0:
-        pair = next(((a, b) for a, b in ((pred.features, goal.features),
-                                         (pred.proprio, goal.proprio))
-                     if a is not None and b is not None), None)
-        if pair is not None:
-            p = pair[0] if cfg.reduce == "sum" else pair[0][:, -1:]
-            cost = cost + cfg.proprio_weight * (p - pair[1][:, None]).abs().mean(-1).mean(1)
+        with_features = pred.features is not None and goal.features is not None
+        p, g = (pred.features, goal.features) if with_features else (pred.proprio, goal.proprio)
+        if p is not None and g is not None:
+            p = p if cfg.reduce == "sum" else p[:, -1:]
+            cost = cost + cfg.proprio_weight * (p - g[:, None]).abs().mean(-1).mean(1)
     return cost

@@ -17,6 +17,20 @@ def small_collect(out, **overrides) -> CollectConfig:
     return CollectConfig(**cfg)
 
 
+def ac_train_config(data, out, steps=60, **overrides):
+    """A small, fast ``wm train`` config on a random tiny encoder (CPU, no progress bars)."""
+    from worldmodel.ac_train import ACTrainConfig
+    from worldmodel.train import TrainConfig
+
+    cfg = dict(data_dir=str(data), out=str(out), encoder="random", random_encoder=TINY_ENCODER,
+               pool=2, num_frames=3, predictor={"dim": 32, "depth": 2, "heads": 2},
+               progress=False,
+               train=TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5, cooldown=10,
+                                 log_every=5, ckpt_every=20, progress=False, device="cpu"))
+    cfg.update(overrides)
+    return ACTrainConfig(**cfg)
+
+
 @pytest.fixture(scope="session")
 def reach_data(tmp_path_factory):
     """A 6-episode, 12-step Reach dataset at 32x32."""

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_ENCODER
+from conftest import ac_train_config
 from envs.registry import task_class
 from planners import CostConfig, latent_cost
 from planners.protocol import Latent
-from worldmodel.ac_train import ACTrainConfig, train_world_model
+from worldmodel.ac_train import train_world_model
 from worldmodel.goal_readout import (READOUT_PATH, check_spec, fit_readout, proprio_features)
 from worldmodel.latents import LatentProjection
 from worldmodel.train import TrainConfig
@@ -23,13 +23,8 @@ REACH_SPEC = task_class("reach").goal_proprio
 
 
 def _train_cfg(data, out, steps=30, **overrides):
-    cfg = dict(data_dir=str(data), out=str(out), encoder="random", random_encoder=TINY_ENCODER,
-               pool=2, num_frames=3, projection=16, predictor={"dim": 32, "depth": 2, "heads": 2},
-               goal_readout_steps=600, progress=False,
-               train=TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5, cooldown=10,
-                                 log_every=5, ckpt_every=10, progress=False, device="cpu"))
-    cfg.update(overrides)
-    return ACTrainConfig(**cfg)
+    return ac_train_config(data, out, steps, **{"projection": 16, "goal_readout_steps": 600,
+                                                **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY_ENCODER, small_collect
+from conftest import TINY_ENCODER, ac_train_config, small_collect
 from envs.collect import collect
 from planners.protocol import Latent, WorldModel
 from worldmodel.ac_train import ACTrainConfig, build_encoder, train_world_model
 from worldmodel.models.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
-from worldmodel.train import TrainConfig
 from worldmodel.train.checkpoint import CheckpointError, load_checkpoint
 from worldmodel.world_model import load_world_model
 
@@ -25,14 +24,7 @@ def _inputs(b=3, t=4, cfg=SMALL, seed=0):
             torch.randn(b, t, cfg.proprio_dim, generator=g))
 
 
-def _train_cfg(data, out, steps=60, **overrides):
-    cfg = dict(data_dir=str(data), out=str(out), encoder="random", random_encoder=TINY_ENCODER,
-               pool=2, num_frames=3, predictor={"dim": 32, "depth": 2, "heads": 2},
-               progress=False,
-               train=TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5, cooldown=10,
-                                 log_every=5, ckpt_every=20, progress=False, device="cpu"))
-    cfg.update(overrides)
-    return ACTrainConfig(**cfg)
+_train_cfg = ac_train_config
 
 
 @pytest.fixture(scope="module")

@@ -238,15 +238,10 @@ def fit_readout_if_missing(cfg: ACTrainConfig, net: ACWorldModelNet, latents: to
                            val_eps: np.ndarray) -> dict[str, Any] | None:
     """Fit and save ``out/goal_readout.pt`` from the model-space ``latents`` unless a readout of
     this very model is there already; returns its info (None when skipped)."""
-    from envs.registry import task_class
     from worldmodel.goal_readout import (READOUT_PATH, check_spec, fit_goal_readout,
-                                         load_goal_readout, save_goal_readout)
+                                         load_goal_readout, save_goal_readout, task_goal_spec)
 
-    try:
-        declared = getattr(task_class(store.meta.task), "goal_proprio", ())
-    except ValueError:                                   # a dataset of an unregistered task
-        declared = ()
-    spec = check_spec(declared, store.meta.proprio_dim)
+    spec = check_spec(task_goal_spec(store.meta.task), store.meta.proprio_dim)
     if cfg.goal_readout_steps < 1 or not spec or not net.uses_proprio:
         return None
     path = Path(cfg.out) / READOUT_PATH

@@ -19,10 +19,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from envs.collect import CollectConfig, collect
-from envs.registry import task_class
 from worldmodel.cli import compose
 from worldmodel.data.storage import list_episodes
-from worldmodel.goal_readout import READOUT_PATH
+from worldmodel.goal_readout import READOUT_PATH, task_goal_spec
 from worldmodel.train.loop import is_trained
 from worldmodel.train.stages import StageRecord
 
@@ -90,7 +89,7 @@ def demo_command(cfg: DictConfig) -> Path:
                 f"encoder={pre_dir / 'checkpoint.pt'}", f"out={wm_dir}",
                 f"train.steps={cfg.train_steps}", f"train.seed={cfg.seed}", *cfg.train_overrides]
     # a model trained before `wm train` fitted goal readouts resumes to fit one (it is finished)
-    wants_readout = bool(getattr(task_class(env_name), "goal_proprio", ()))
+    wants_readout = bool(task_goal_spec(env_name))
     finished = is_trained(wm_dir, cfg.train_steps) and (
         not wants_readout or (wm_dir / READOUT_PATH).is_file())
     if not stages.reuse(3, "train", finished, settings, wm_dir,

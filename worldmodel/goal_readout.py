@@ -27,7 +27,7 @@ from torch import nn
 
 from worldmodel.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["GoalReadout", "proprio_features", "check_spec", "fit_readout", "net_digest",
+__all__ = ["GoalReadout", "proprio_features", "task_goal_spec", "check_spec", "fit_readout", "net_digest",
            "fit_goal_readout", "save_goal_readout", "load_goal_readout", "READOUT_PATH"]
 
 KIND = "goal_readout"
@@ -36,6 +36,17 @@ READOUT_PATH = Path("goal_readout.pt")
 FEATURE_KINDS = ("linear", "angle")
 
 Spec = Sequence[tuple[str, Sequence[int]]]
+
+
+def task_goal_spec(task: str) -> tuple:
+    """The ``goal_proprio`` spec a registered task declares; ``()`` for a task without one or a
+    task name the registry does not know (e.g. a dataset of another program's env)."""
+    from envs.registry import task_class
+
+    try:
+        return tuple(getattr(task_class(task), "goal_proprio", ()))
+    except ValueError:
+        return ()
 
 
 def check_spec(spec: Spec, proprio_dim: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
