@@ -23,13 +23,14 @@ def test_clips_hold_the_right_frames_actions_and_proprio(reach_data):
     assert item["state"].shape == (3, 4)
 
 
-def test_passive_mode_yields_frames_only_and_mixes_datasets(reach_data, tmp_path):
+def test_passive_mode_yields_frames_and_source_only_and_mixes_datasets(reach_data, tmp_path):
     from conftest import small_collect
     from envs.collect import collect
 
     other = collect(small_collect(tmp_path / "maze", env={"name": "pointmaze", "image_size": 32}))
     ds = ClipDataset([reach_data, other], num_frames=2, passive=True, split="all")
-    assert set(ds[0]) == {"frames"} and set(ds[len(ds) - 1]) == {"frames"}
+    assert set(ds[0]) == {"frames", "source"} and set(ds[len(ds) - 1]) == {"frames", "source"}
+    assert int(ds[0]["source"]) == 0 and int(ds[len(ds) - 1]["source"]) == 1
     assert len(ds) == 2 * 6 * 12
     with pytest.raises(DatasetError, match="only passive"):
         ClipDataset([reach_data, other], num_frames=2)

@@ -10,6 +10,7 @@ from worldmodel.models import (DEFAULT_MASKS, LONG_RANGE, SHORT_RANGE, VIT_PRESE
                                MaskedPredictor, MaskSpec, PredictorConfig, VideoViT,
                                VideoViTConfig, count_parameters, ema_momentum, ema_update,
                                sample_batch_masks, sample_mask, sincos_3d, vit_config)
+from worldmodel.models.jepa import group_indices
 
 
 
@@ -332,6 +333,31 @@ def test_vjepa_loss_counts_masked_tokens_only():
     model.target_features = scrambled
     loss2, _ = model(x, masks=masks)
     torch.testing.assert_close(loss2, loss)
+
+
+def test_collapse_guard_within_sources_sees_a_mixed_batch_collapse_per_task():
+    """Two sources, each clip identical to the others of its source: across the whole batch the
+    features vary (they say which source: a dark scene, a bright one), within each source not."""
+    torch.manual_seed(0)
+    model = small_vjepa(var_weight=1.0, var_gamma=0.5)
+    x = torch.cat([torch.full((3, 2, 3, 32, 32), -0.8), torch.full((3, 2, 3, 32, 32), 0.8)])
+    sources = torch.tensor([0, 0, 0, 1, 1, 1])
+    # the same context and targets for every clip, so identical clips get identical features
+    masks = [(c[:1].expand(6, -1), t[:1].expand(6, -1))
+             for c, t in sample_batch_masks(model.grid, model.mask_specs, 6, gen(1))]
+    _, mixed = model(x, masks=masks)
+    _, grouped = model(x, masks=masks, groups=sources)
+    # Within a source every channel's spread is sqrt(0 + 1e-4) = 0.01: the hinge is at its maximum.
+    assert grouped["var_loss"] == pytest.approx(0.5 - 0.01, abs=1e-5)
+    assert grouped["target_std"] == pytest.approx(0.0, abs=1e-6)
+    assert mixed["target_std"] > 0.01
+    assert mixed["var_loss"] < grouped["var_loss"]
+    # One source: identical to no groups; a singleton source is left out of the spread.
+    torch.testing.assert_close(model(x, masks=masks, groups=torch.zeros(6, dtype=torch.long))[0],
+                               model(x, masks=masks)[0])
+    assert [r.tolist() for r in group_indices(torch.tensor([2, 0, 2, 1]), 4)] == [[0, 2]]
+    with pytest.raises(ValueError, match="groups must be"):
+        model(x, masks=masks, groups=torch.zeros(5, dtype=torch.long))
 
 
 def test_vjepa_anti_collapse_term_and_shape_errors():

@@ -17,6 +17,7 @@ from worldmodel.data.dataset import ClipDataset
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
                                ema_momentum, vit_config)
+from worldmodel.models.jepa import group_indices
 from worldmodel.train import TrainConfig, Trainer
 from worldmodel.train.checkpoint import load_checkpoint
 
@@ -53,7 +54,7 @@ class PretrainObjective(nn.Module):
         self.ema = (ema_start, ema_end, ema_schedule)
 
     def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator):
-        return self.model(frames_to_model(batch["frames"]), generator)
+        return self.model(frames_to_model(batch["frames"]), generator, groups=batch.get("source"))
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         start, end, schedule = self.ema
@@ -77,12 +78,16 @@ def architecture(model: VJEPA) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def feature_spread(encoder: VideoViT, frames: torch.Tensor) -> float:
-    """Across-sample std of layer-normed encoder tokens, averaged over tokens and channels.
+def feature_spread(encoder: VideoViT, frames: torch.Tensor,
+                   groups: torch.Tensor | None = None) -> float:
+    """Across-sample std of layer-normed encoder tokens, averaged over tokens and channels (and
+    over ``groups``, e.g. the clips' source datasets, taking the spread within each).
 
     The collapse monitor: a collapsed encoder maps every clip to the same features (spread 0)."""
     h = encoder(frames)
-    return float(F.layer_norm(h, (h.shape[-1],)).std(dim=0, correction=0).mean())
+    h = F.layer_norm(h, (h.shape[-1],))
+    rows = group_indices(groups, h.shape[0])
+    return sum(float(h[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)
 
 
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
@@ -95,9 +100,10 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.meta.image_size)
     # reference for the collapse monitor: the random-init encoder on a fixed batch
-    probe_batch = torch.stack([data[i]["frames"] for i in
-                               torch.linspace(0, len(data) - 1, 64).long().tolist()])
-    spread_random = feature_spread(model.encoder, frames_to_model(probe_batch))
+    probe_items = [data[i] for i in torch.linspace(0, len(data) - 1, 64).long().tolist()]
+    probe_batch = torch.stack([it["frames"] for it in probe_items])
+    probe_sources = torch.stack([it["source"] for it in probe_items])   # spread within a source
+    spread_random = feature_spread(model.encoder, frames_to_model(probe_batch), probe_sources)
     objective = PretrainObjective(model, cfg.ema_start, cfg.ema_end, cfg.ema_schedule)
     meta = {"image_size": data.meta.image_size, "tasks": sorted({s.meta.task for s in data.stores}),
             "data_dirs": [str(d) for d in cfg.data_dirs], "num_frames": cfg.num_frames,
@@ -113,7 +119,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     summary = trainer.fit()
     model.eval()
     summary["spread_random_init"] = spread_random
-    summary["spread_target"] = feature_spread(model.target_encoder, frames_to_model(probe_batch))
+    summary["spread_target"] = feature_spread(model.target_encoder, frames_to_model(probe_batch),
+                                              probe_sources)
     if trainer.dist.is_main:
         print(f"feature spread: target encoder {summary['spread_target']:.4f} vs random init "
               f"{spread_random:.4f}; checkpoint {summary['checkpoint']}")

@@ -7,8 +7,9 @@
   sampled frames, concatenated (action chunking),
 - ``proprio``: float32 ``[n, P]``, ``state``: float64 ``[n, S]`` (for probes and evaluation only).
 
-With ``passive=True`` only ``frames`` is returned: this is the video-only view used for
-self-supervised pretraining, and it may mix the datasets of several tasks.
+With ``passive=True`` only ``frames`` and ``source`` (the index of the dataset directory the clip
+comes from) are returned: this is the video-only view used for self-supervised pretraining, and it
+may mix the datasets of several tasks.
 The train/val split is by episode, so no validation frame was seen in training.
 """
 from __future__ import annotations
@@ -146,6 +147,7 @@ class ClipDataset(Dataset):
         frames = torch.from_numpy(np.array(ep["pixels"][t: t + (n - 1) * s + 1: s]))
         item = {"frames": rearrange(frames, "n h w c -> n c h w")}
         if self.passive:
+            item["source"] = torch.tensor(k)
             return item
         item["actions"] = action_chunks(ep["actions"], t, n, s)
         item["proprio"] = torch.from_numpy(np.array(ep["proprio"][t: t + (n - 1) * s + 1: s]))

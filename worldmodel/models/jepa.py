@@ -25,7 +25,7 @@ from worldmodel.models.masking import DEFAULT_MASKS, MaskSpec, sample_batch_mask
 from worldmodel.models.predictor import MaskedPredictor, PredictorConfig
 from worldmodel.models.vit import VideoViT, VideoViTConfig, gather_tokens
 
-__all__ = ["ema_update", "ema_momentum", "VJEPA"]
+__all__ = ["ema_update", "ema_momentum", "group_indices", "VJEPA"]
 
 
 @torch.no_grad()
@@ -73,6 +73,17 @@ def ema_momentum(step: int, total_steps: int, start: float = 0.996, end: float =
     return float(start + (end - start) * frac)
 
 
+def group_indices(groups: torch.Tensor | None, batch: int) -> list[torch.Tensor | slice]:
+    """Row selectors of the batch's groups with at least two samples (``groups [B]`` int labels,
+    e.g. the dataset each clip comes from); ``None`` = one group, the whole batch."""
+    if groups is None:
+        return [slice(None)] if batch > 1 else []
+    if groups.shape != (batch,):
+        raise ValueError(f"groups must be [B={batch}], got {tuple(groups.shape)}")
+    rows = [torch.nonzero(groups == g).flatten() for g in torch.unique(groups)]
+    return [r for r in rows if r.numel() > 1]
+
+
 class VJEPA(nn.Module):
     """Encoder + EMA target encoder + masked predictor, with the V-JEPA loss.
 
@@ -86,6 +97,8 @@ class VJEPA(nn.Module):
             ``std_c = sqrt(var over samples + 1e-4)`` of channel ``c``. It pushes every channel
             of the pooled features to vary across clips by at least ``var_gamma``, which keeps the
             EMA targets from collapsing to a clip-independent constant. Needs batches of >= 2.
+            With ``groups`` (see :meth:`forward`) the spread is taken within each group, so that
+            features telling the groups apart (which task a clip is from) cannot satisfy it.
         var_gamma: the hinge's target standard deviation (the encoder's final LayerNorm makes
             per-token features roughly unit-scale; pooled features vary less, so values well
             below 1, e.g. 0.1-0.5, are a gentler start).
@@ -146,14 +159,18 @@ class VJEPA(nn.Module):
         return F.layer_norm(h, (h.shape[-1],))
 
     def forward(self, frames: torch.Tensor, generator: torch.Generator | None = None,
-                masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                groups: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """V-JEPA loss of a batch of clips ``frames [B, T, C, H, W]`` (float, normalised).
 
         Args:
             generator: CPU ``torch.Generator`` for the masks (reproducible steps).
             masks: optional precomputed ``[(context_idx, target_idx), ...]``, one per mask spec
                 (as returned by :func:`sample_batch_masks`); ``generator`` is then unused.
+            groups: optional ``[B]`` int labels of the clips' sources (the dataset of a mixed
+                passive set). The collapse guard and ``target_std`` then measure the spread within
+                each source: across a mixed batch, a feature that only says which task a clip is
+                from would look healthy while each task's clips collapse to one point.
 
         Returns:
             ``(loss, stats)``: the scalar loss (mean over mask families of the L1 over target
@@ -170,9 +187,10 @@ class VJEPA(nn.Module):
         elif len(masks) != len(self.mask_specs):
             raise ValueError(f"got {len(masks)} masks for {len(self.mask_specs)} mask specs")
 
+        rows = group_indices(groups.to(frames.device) if groups is not None else None, b)
         targets = self.target_features(frames)
-        stats: dict[str, float] = {
-            "target_std": float(targets.std(dim=0, correction=0).mean()) if b > 1 else 0.0}
+        stats: dict[str, float] = {"target_std": sum(
+            float(targets[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)}
         losses, var_losses, pred_stds = [], [], []
         for i, (ctx_idx, tgt_idx) in enumerate(masks):
             ctx_idx = ctx_idx.to(frames.device)
@@ -187,10 +205,11 @@ class VJEPA(nn.Module):
             stats[f"target_tokens_spec{i}"] = float(tgt_idx.shape[1])
             if b > 1:
                 pred_stds.append(float(pred.detach().std(dim=0, correction=0).mean()))
-            if self.var_weight > 0 and b > 1:
+            if self.var_weight > 0 and rows:
                 pooled = z.mean(dim=1)
-                std = torch.sqrt(pooled.var(dim=0) + 1e-4)
-                var_losses.append(F.relu(self.var_gamma - std).mean())
+                var_losses.append(torch.stack([
+                    F.relu(self.var_gamma - torch.sqrt(pooled[r].var(dim=0) + 1e-4)).mean()
+                    for r in rows]).mean())
         loss = torch.stack(losses).mean()
         stats["pred_std"] = sum(pred_stds) / len(pred_stds) if pred_stds else 0.0
         if var_losses:
