@@ -97,7 +97,8 @@ class ClipDataset(Dataset):
         stride: environment steps between sampled frames.
         split: ``"train"``, ``"val"`` or ``"all"``.
         val_fraction: share of episodes held out for validation (per dataset).
-        passive: yield frames only (video pretraining); actions are never read.
+        passive: yield frames and their dataset's index only (video pretraining); actions are never
+            read.
         task / image_size: refuse datasets of another task or resolution.
     """
 
