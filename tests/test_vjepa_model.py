@@ -9,8 +9,8 @@ from torch import nn
 from worldmodel.models import (DEFAULT_MASKS, LONG_RANGE, SHORT_RANGE, VIT_PRESETS, VJEPA,
                                MaskedPredictor, MaskSpec, PredictorConfig, VideoViT,
                                VideoViTConfig, count_parameters, ema_momentum, ema_update,
-                               sample_batch_masks, sample_mask, sincos_3d, vit_config)
-from worldmodel.models.jepa import group_indices
+                               group_indices, sample_batch_masks, sample_mask, sincos_3d,
+                               vit_config)
 
 
 

@@ -16,8 +16,7 @@ from torch import nn
 from worldmodel.data.dataset import ClipDataset
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
-                               ema_momentum, vit_config)
-from worldmodel.models.jepa import group_indices
+                               ema_momentum, group_indices, vit_config)
 from worldmodel.train import TrainConfig, Trainer
 from worldmodel.train.checkpoint import load_checkpoint
 
@@ -115,7 +114,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     if trainer.dist.is_main:
         print(f"V-JEPA: encoder {count_parameters(model.encoder) / 1e6:.2f}M params, predictor "
               f"{count_parameters(model.predictor) / 1e6:.2f}M; {len(data)} train clips from "
-              f"{', '.join(meta['tasks'])}; random-init feature spread {spread_random:.4f}")
+              f"{', '.join(meta['tasks'])}; random-init feature spread {spread_random:.4f}"
+              + (" (within each dataset)" if len(data.stores) > 1 else ""))
     summary = trainer.fit()
     model.eval()
     summary["spread_random_init"] = spread_random
