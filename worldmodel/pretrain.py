@@ -16,7 +16,7 @@ from torch import nn
 from worldmodel.data.dataset import ClipDataset
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
-                               ema_momentum, group_indices, vit_config)
+                               ema_momentum, group_indices, spread_within, vit_config)
 from worldmodel.train import TrainConfig, Trainer
 from worldmodel.train.checkpoint import load_checkpoint
 
@@ -84,9 +84,7 @@ def feature_spread(encoder: VideoViT, frames: torch.Tensor,
 
     The collapse monitor: a collapsed encoder maps every clip to the same features (spread 0)."""
     h = encoder(frames)
-    h = F.layer_norm(h, (h.shape[-1],))
-    rows = group_indices(groups, h.shape[0])
-    return sum(float(h[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)
+    return spread_within(F.layer_norm(h, (h.shape[-1],)), group_indices(groups, h.shape[0]))
 
 
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """V-JEPA model components: video ViT encoder, masking, masked predictor and the JEPA objective."""
-from worldmodel.models.jepa import VJEPA, ema_momentum, ema_update, group_indices
+from worldmodel.models.jepa import (VJEPA, ema_momentum, ema_update, group_indices,
+                                    spread_within)
 from worldmodel.models.masking import (DEFAULT_MASKS, LONG_RANGE, SHORT_RANGE, MaskSpec,
                                        sample_batch_masks, sample_mask)
 from worldmodel.models.positions import sincos_1d, sincos_3d, split_3d
@@ -8,7 +9,7 @@ from worldmodel.models.vit import (VIT_PRESETS, VideoViT, VideoViTConfig, count_
                                    gather_tokens, vit_config)
 
 __all__ = [
-    "VJEPA", "ema_momentum", "ema_update", "group_indices",
+    "VJEPA", "ema_momentum", "ema_update", "group_indices", "spread_within",
     "DEFAULT_MASKS", "LONG_RANGE", "SHORT_RANGE", "MaskSpec", "sample_batch_masks", "sample_mask",
     "sincos_1d", "sincos_3d", "split_3d",
     "MaskedPredictor", "PredictorConfig",

@@ -25,7 +25,7 @@ from worldmodel.models.masking import DEFAULT_MASKS, MaskSpec, sample_batch_mask
 from worldmodel.models.predictor import MaskedPredictor, PredictorConfig
 from worldmodel.models.vit import VideoViT, VideoViTConfig, gather_tokens
 
-__all__ = ["ema_update", "ema_momentum", "group_indices", "VJEPA"]
+__all__ = ["ema_update", "ema_momentum", "group_indices", "spread_within", "VJEPA"]
 
 
 @torch.no_grad()
@@ -80,8 +80,18 @@ def group_indices(groups: torch.Tensor | None, batch: int) -> list[torch.Tensor 
         return [slice(None)] if batch > 1 else []
     if groups.shape != (batch,):
         raise ValueError(f"groups must be [B={batch}], got {tuple(groups.shape)}")
-    rows = [torch.nonzero(groups == g).flatten() for g in torch.unique(groups)]
+    labels = torch.unique(groups)
+    if len(labels) == 1:                       # one source: the whole batch, no gather
+        return [slice(None)] if batch > 1 else []
+    rows = [torch.nonzero(groups == g).flatten() for g in labels]
     return [r for r in rows if r.numel() > 1]
+
+
+@torch.no_grad()
+def spread_within(x: torch.Tensor, rows: list[torch.Tensor | slice]) -> float:
+    """Across-sample std (no correction) of ``x [B, ...]``, averaged over the other dims and over
+    the groups ``rows`` (from :func:`group_indices`); 0 without a group."""
+    return sum(float(x[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)
 
 
 class VJEPA(nn.Module):
@@ -176,7 +186,8 @@ class VJEPA(nn.Module):
             ``(loss, stats)``: the scalar loss (mean over mask families of the L1 over target
             tokens) and detached floats: ``loss``, ``loss_spec{i}``, ``target_std`` (std across the
             batch of the layer-normed target features, averaged over tokens and channels: a
-            collapse monitor, 0 when collapsed), ``pred_std`` (same for the predictions),
+            collapse monitor, 0 when collapsed; within each source with ``groups``), ``pred_std``
+            (same for the predictions),
             ``context_tokens_spec{i}``, ``target_tokens_spec{i}``, and ``var_loss`` when the
             anti-collapse term is on.
         """
@@ -189,8 +200,7 @@ class VJEPA(nn.Module):
 
         rows = group_indices(groups.to(frames.device) if groups is not None else None, b)
         targets = self.target_features(frames)
-        stats: dict[str, float] = {"target_std": sum(
-            float(targets[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)}
+        stats: dict[str, float] = {"target_std": spread_within(targets, rows)}
         losses, var_losses, pred_stds = [], [], []
         for i, (ctx_idx, tgt_idx) in enumerate(masks):
             ctx_idx = ctx_idx.to(frames.device)
@@ -203,8 +213,8 @@ class VJEPA(nn.Module):
             stats[f"loss_spec{i}"] = float(loss_i.detach())
             stats[f"context_tokens_spec{i}"] = float(ctx_idx.shape[1])
             stats[f"target_tokens_spec{i}"] = float(tgt_idx.shape[1])
-            if b > 1:
-                pred_stds.append(float(pred.detach().std(dim=0, correction=0).mean()))
+            if rows:
+                pred_stds.append(spread_within(pred.detach(), rows))
             if self.var_weight > 0 and rows:
                 pooled = z.mean(dim=1)
                 var_losses.append(torch.stack([
