@@ -335,6 +335,26 @@ def test_vjepa_loss_counts_masked_tokens_only():
     torch.testing.assert_close(loss2, loss)
 
 
+def test_top_k_layer_targets_average_the_last_blocks_layer_normed():
+    torch.manual_seed(0)
+    model = small_vjepa()
+    x = moving_squares(3)
+    enc = model.target_encoder
+    layers = enc.forward_layers(x, 2)
+    torch.testing.assert_close(layers[-1], enc(x))          # the last one is the encoder's output
+    with torch.no_grad():                                  # by hand: the first of 2 blocks
+        h1 = enc.blocks[0](enc.embed(x))
+    torch.testing.assert_close(layers[0], h1)
+    ln = lambda h: torch.nn.functional.layer_norm(h, (h.shape[-1],))
+    torch.testing.assert_close(model.target_features(x), ln(enc(x)))   # default: final only
+    model.target_layers = 2
+    torch.testing.assert_close(model.target_features(x), (ln(h1) + ln(enc(x))) / 2)
+    with pytest.raises(ValueError, match="target_layers"):
+        VJEPA(small_vit_cfg(), PredictorConfig(dim=24, depth=1, heads=2), target_layers=3)
+    with pytest.raises(ValueError, match="last must be"):
+        enc.forward_layers(x, 0)
+
+
 def test_collapse_guard_within_sources_sees_a_mixed_batch_collapse_per_task():
     """Two sources, each clip identical to the others of its source: across the whole batch the
     features vary (they say which source: a dark scene, a bright one), within each source not."""

@@ -41,6 +41,7 @@ class PretrainConfig:
     ema_schedule: str = "linear"
     var_weight: float = 10.0        # collapse guard (see VJEPA and configs/model/vjepa.yaml)
     var_gamma: float = 0.02
+    target_layers: int = 1          # last blocks averaged into the target (1 = V-JEPA's final output)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
@@ -67,7 +68,8 @@ def build_model(cfg: PretrainConfig, image_size: int) -> VJEPA:
     masks = [MaskSpec(**{**m, "aspect_ratio": tuple(m.get("aspect_ratio", (0.75, 1.5)))})
              for m in cfg.masks]
     return VJEPA(encoder_cfg, PredictorConfig(**cfg.predictor), masks,
-                 var_weight=cfg.var_weight, var_gamma=cfg.var_gamma)
+                 var_weight=cfg.var_weight, var_gamma=cfg.var_gamma,
+                 target_layers=cfg.target_layers)
 
 
 def architecture(model: VJEPA) -> dict[str, Any]:

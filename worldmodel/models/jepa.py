@@ -112,6 +112,9 @@ class VJEPA(nn.Module):
         var_gamma: the hinge's target standard deviation (the encoder's final LayerNorm makes
             per-token features roughly unit-scale; pooled features vary less, so values well
             below 1, e.g. 0.1-0.5, are a gentler start).
+        target_layers: how many of the target encoder's last blocks make the target: each block's
+            tokens are layer-normed and the ``target_layers`` results averaged (data2vec's
+            top-K targets); 1 = the final output only, the V-JEPA recipe.
 
     Example::
 
@@ -124,7 +127,7 @@ class VJEPA(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig | None = None,
                  predictor_cfg: PredictorConfig | None = None,
                  mask_specs: Sequence[MaskSpec] = DEFAULT_MASKS,
-                 var_weight: float = 0.0, var_gamma: float = 1.0):
+                 var_weight: float = 0.0, var_gamma: float = 1.0, target_layers: int = 1):
         super().__init__()
         encoder_cfg = encoder_cfg if encoder_cfg is not None else VideoViTConfig()
         predictor_cfg = predictor_cfg if predictor_cfg is not None else PredictorConfig()
@@ -141,6 +144,10 @@ class VJEPA(nn.Module):
         self.mask_specs = mask_specs
         self.var_weight = float(var_weight)
         self.var_gamma = float(var_gamma)
+        if not 1 <= int(target_layers) <= encoder_cfg.depth:
+            raise ValueError(f"target_layers must be in [1, encoder depth={encoder_cfg.depth}], "
+                             f"got {target_layers}")
+        self.target_layers = int(target_layers)
         self.encoder = VideoViT(encoder_cfg)
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
@@ -164,9 +171,13 @@ class VJEPA(nn.Module):
 
     @torch.no_grad()
     def target_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Layer-normed (no affine) target-encoder tokens of the full clip ``[B, N, D]``."""
-        h = self.target_encoder(frames)
-        return F.layer_norm(h, (h.shape[-1],))
+        """Layer-normed (no affine) target-encoder tokens of the full clip ``[B, N, D]``: of the
+        final output, or the mean over the last ``target_layers`` blocks' layer-normed tokens."""
+        if self.target_layers == 1:
+            h = self.target_encoder(frames)
+            return F.layer_norm(h, (h.shape[-1],))
+        layers = self.target_encoder.forward_layers(frames, self.target_layers)
+        return torch.stack([F.layer_norm(h, (h.shape[-1],)) for h in layers]).mean(dim=0)
 
     def forward(self, frames: torch.Tensor, generator: torch.Generator | None = None,
                 masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None,

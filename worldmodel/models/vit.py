@@ -262,6 +262,20 @@ class VideoViT(nn.Module):
             x = gather_tokens(x, keep)
         return self._transform(x)
 
+    def forward_layers(self, frames: torch.Tensor, last: int) -> list[torch.Tensor]:
+        """The outputs ``[B, N, dim]`` of the last ``last`` blocks on the full clip, oldest first;
+        the final one after the encoder's norm (so ``[-1]`` equals :meth:`forward`)."""
+        if not 1 <= last <= self.cfg.depth:
+            raise ValueError(f"last must be in [1, depth={self.cfg.depth}], got {last}")
+        x = self.embed(frames)
+        outs = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i >= self.cfg.depth - last:
+                outs.append(x)
+        outs[-1] = self.norm(outs[-1])
+        return outs
+
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Encode each frame of ``frames [B, T, C, H, W]`` on its own -> ``[B, T, h*w, dim]``.
 
