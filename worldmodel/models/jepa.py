@@ -171,11 +171,8 @@ class VJEPA(nn.Module):
 
     @torch.no_grad()
     def target_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Layer-normed (no affine) target-encoder tokens of the full clip ``[B, N, D]``: of the
-        final output, or the mean over the last ``target_layers`` blocks' layer-normed tokens."""
-        if self.target_layers == 1:
-            h = self.target_encoder(frames)
-            return F.layer_norm(h, (h.shape[-1],))
+        """Layer-normed (no affine) target-encoder tokens of the full clip ``[B, N, D]``, averaged
+        over the last ``target_layers`` blocks (1: the final output only)."""
         layers = self.target_encoder.forward_layers(frames, self.target_layers)
         return torch.stack([F.layer_norm(h, (h.shape[-1],)) for h in layers]).mean(dim=0)
 
