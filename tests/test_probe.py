@@ -105,13 +105,15 @@ def test_run_probe_random_only_writes_results(reach_data, tmp_path):
     assert set(row["r2_per_target"]) == set(result["targets"]) == {
         "cos_shoulder", "sin_shoulder", "cos_elbow", "sin_elbow"}
     assert row["tokens"] == 16 and row["feature_dim"] == 192  # tiny preset at 32x32
+    # label-free health score: the held-out frames' pooled features vary along several directions
+    assert 2.0 < row["feature_rank"] < result["val_frames"]
     assert result["task"] == "reach"
     assert result["train_frames"] + result["val_frames"] == 6 * 6
     assert result["val_episodes"] >= 1
     saved = json.loads((out / "results.json").read_text())
     assert saved["rows"]["random_init"]["r2"] == pytest.approx(row["r2"])
     table = (out / "probe.md").read_text()
-    assert "random_init" in table and "cos_shoulder" in table
+    assert "random_init" in table and "cos_shoulder" in table and "feature rank" in table
     assert not list(out.glob(".*tmp*"))
 
 

@@ -8,9 +8,9 @@ from torch import nn
 
 from worldmodel.models import (DEFAULT_MASKS, LONG_RANGE, SHORT_RANGE, VIT_PRESETS, VJEPA,
                                MaskedPredictor, MaskSpec, PredictorConfig, VideoViT,
-                               VideoViTConfig, count_parameters, ema_momentum, ema_update,
-                               group_indices, sample_batch_masks, sample_mask, sincos_3d,
-                               vit_config)
+                               VideoViTConfig, count_parameters, effective_rank, ema_momentum,
+                               ema_update, group_indices, off_diagonal_correlation,
+                               sample_batch_masks, sample_mask, sincos_3d, vit_config)
 
 
 
@@ -390,3 +390,75 @@ def test_vjepa_anti_collapse_term_and_shape_errors():
     assert "var_loss" not in small_vjepa()(moving_squares(4), gen(0))[1]  # off by default
     with pytest.raises(ValueError, match="expected 32x32"):
         model(torch.randn(2, 2, 3, 64, 64), gen(0))
+
+
+def test_effective_rank_counts_the_directions_the_samples_spread_along():
+    torch.manual_seed(0)
+    line = torch.randn(100, 1) * torch.randn(1, 16)          # every sample on one line
+    assert effective_rank(line) == pytest.approx(1.0, abs=1e-3)
+    iso = torch.randn(4000, 8)                               # even spread over 8 directions
+    assert 7.5 < effective_rank(iso) <= 8.0
+    two = torch.cat([torch.randn(50, 1) * torch.tensor([[1.0, 0, 0]]),      # dominated by one
+                     torch.zeros(50, 3)]) + torch.randn(100, 3) * 0.01
+    assert effective_rank(two) < 1.2
+    # the average over groups: rank 1 in one group, ~8 in the other
+    x = torch.cat([line[:, :8], iso[:100]])
+    rows = group_indices(torch.tensor([0] * 100 + [1] * 100), 200)
+    expected = (effective_rank(line[:, :8]) + effective_rank(iso[:100])) / 2
+    assert effective_rank(x, rows) == pytest.approx(expected)
+
+
+def test_off_diagonal_correlation_is_one_for_copied_channels_and_scale_free():
+    torch.manual_seed(0)
+    signal = torch.randn(64, 1)
+    assert float(off_diagonal_correlation(signal * torch.rand(1, 12) + 0.5, eps=0.0)) == \
+        pytest.approx(1.0, abs=1e-3)                         # every channel the same signal
+    independent = torch.randn(4096, 12)
+    assert float(off_diagonal_correlation(independent)) < 0.005
+    # scale-free: shrinking the features (as a small var_gamma allows) leaves it unchanged
+    x = torch.randn(64, 12) @ torch.randn(12, 12)
+    torch.testing.assert_close(off_diagonal_correlation(x * 0.01, eps=0.0),
+                               off_diagonal_correlation(x, eps=0.0))
+
+
+def test_decorrelation_term_adds_to_the_loss_and_lowers_correlation_when_trained():
+    torch.manual_seed(0)
+    x = moving_squares(8)
+    masks = sample_batch_masks(small_vjepa().grid, small_vjepa().mask_specs, 8, gen(1))
+    plain = small_vjepa()
+    model = small_vjepa(cov_weight=2.0)
+    model.load_state_dict(plain.state_dict())
+    base, base_stats = plain(x, masks=masks)
+    loss, stats = model(x, masks=masks)
+    assert "cov_loss" not in base_stats and 0 < stats["cov_loss"] <= 1
+    assert float(loss.detach()) == pytest.approx(float(base.detach()) + 2.0 * stats["cov_loss"],
+                                                rel=1e-5)
+    assert 1.0 <= stats["target_rank"] <= 7.0                 # at most B - 1 directions
+    # gradient steps on the term alone decorrelate the pooled context features
+    opt = torch.optim.Adam(model.encoder.parameters(), lr=1e-3)
+    first = None
+    for _ in range(30):
+        z = model.encoder(x, keep=masks[1][0]).mean(dim=1)
+        term = off_diagonal_correlation(z)
+        first = float(term) if first is None else first
+        opt.zero_grad(); term.backward(); opt.step()
+    assert float(term) < 0.7 * first
+    with pytest.raises(ValueError, match="cov_weight"):
+        small_vjepa(cov_weight=-1.0)
+
+
+def test_frozen_patch_embedding_stays_at_its_random_init_while_blocks_learn():
+    torch.manual_seed(0)
+    model = small_vjepa(freeze_patch_embed=True)
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for step in range(3):
+        loss, _ = model(moving_squares(4), gen(step))
+        opt.zero_grad(); loss.backward(); opt.step()
+        model.update_target(0.5)
+    after = model.encoder.state_dict()
+    for name in ("patch_embed.weight", "patch_embed.bias"):
+        assert torch.equal(after[name], before[name])
+        assert torch.equal(model.target_encoder.state_dict()[name], before[name])
+    assert not torch.equal(after["blocks.0.attn.qkv.weight"], before["blocks.0.attn.qkv.weight"])
+    assert small_vjepa().encoder.patch_embed.weight.requires_grad      # off by default

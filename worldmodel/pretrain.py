@@ -16,7 +16,8 @@ from torch import nn
 from worldmodel.data.dataset import ClipDataset
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
-                               ema_momentum, group_indices, spread_within, vit_config)
+                               effective_rank, ema_momentum, group_indices, spread_within,
+                               vit_config)
 from worldmodel.train import TrainConfig, Trainer
 from worldmodel.train.checkpoint import load_checkpoint
 
@@ -41,6 +42,8 @@ class PretrainConfig:
     ema_schedule: str = "linear"
     var_weight: float = 10.0        # collapse guard (see VJEPA and configs/model/vjepa.yaml)
     var_gamma: float = 0.02
+    cov_weight: float = 0.0         # decorrelation term against dimensional collapse (see VJEPA)
+    freeze_patch_embed: bool = False  # keep the random patch projection (MoCo v3)
     target_layers: int = 1          # last blocks averaged into the target (1 = V-JEPA's final output)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
@@ -69,7 +72,8 @@ def build_model(cfg: PretrainConfig, image_size: int) -> VJEPA:
              for m in cfg.masks]
     return VJEPA(encoder_cfg, PredictorConfig(**cfg.predictor), masks,
                  var_weight=cfg.var_weight, var_gamma=cfg.var_gamma,
-                 target_layers=cfg.target_layers)
+                 cov_weight=cfg.cov_weight, target_layers=cfg.target_layers,
+                 freeze_patch_embed=cfg.freeze_patch_embed)
 
 
 def architecture(model: VJEPA) -> dict[str, Any]:
@@ -79,14 +83,18 @@ def architecture(model: VJEPA) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def feature_spread(encoder: VideoViT, frames: torch.Tensor,
-                   groups: torch.Tensor | None = None) -> float:
-    """Across-sample std of layer-normed encoder tokens, averaged over tokens and channels (and
-    over ``groups``, e.g. the clips' source datasets, taking the spread within each).
+def feature_health(encoder: VideoViT, frames: torch.Tensor,
+                   groups: torch.Tensor | None = None) -> tuple[float, float]:
+    """``(spread, rank)`` of an encoder's layer-normed tokens on ``frames`` (within each of
+    ``groups``, e.g. the clips' source datasets, when given).
 
-    The collapse monitor: a collapsed encoder maps every clip to the same features (spread 0)."""
+    The collapse monitors: ``spread`` is the across-sample std averaged over tokens and channels
+    (0 when every clip maps to the same features); ``rank`` the effective rank of the clip-pooled
+    features (:func:`effective_rank`; small when the variation lies along a few directions)."""
     h = encoder(frames)
-    return spread_within(F.layer_norm(h, (h.shape[-1],)), group_indices(groups, h.shape[0]))
+    h = F.layer_norm(h, (h.shape[-1],))
+    rows = group_indices(groups, h.shape[0])
+    return spread_within(h, rows), effective_rank(h.mean(dim=1), rows)
 
 
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
@@ -102,11 +110,13 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     probe_items = [data[i] for i in torch.linspace(0, len(data) - 1, 64).long().tolist()]
     probe_batch = torch.stack([it["frames"] for it in probe_items])
     probe_sources = torch.stack([it["source"] for it in probe_items])   # spread within a source
-    spread_random = feature_spread(model.encoder, frames_to_model(probe_batch), probe_sources)
+    spread_random, rank_random = feature_health(model.encoder, frames_to_model(probe_batch),
+                                                probe_sources)
     objective = PretrainObjective(model, cfg.ema_start, cfg.ema_end, cfg.ema_schedule)
     meta = {"image_size": data.meta.image_size, "tasks": sorted({s.meta.task for s in data.stores}),
             "data_dirs": [str(d) for d in cfg.data_dirs], "num_frames": cfg.num_frames,
             "stride": cfg.stride, "spread_random_init": spread_random,
+            "rank_random_init": rank_random,
             "pretrain_config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"}}
     train_cfg = dataclasses.replace(cfg.train, out=cfg.out)
     trainer = Trainer(objective, data, train_cfg, kind=KIND, arch=architecture(model), meta=meta,
@@ -114,16 +124,18 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     if trainer.dist.is_main:
         print(f"V-JEPA: encoder {count_parameters(model.encoder) / 1e6:.2f}M params, predictor "
               f"{count_parameters(model.predictor) / 1e6:.2f}M; {len(data)} train clips from "
-              f"{', '.join(meta['tasks'])}; random-init feature spread {spread_random:.4f}"
+              f"{', '.join(meta['tasks'])}; random-init feature spread {spread_random:.4f}, "
+              f"rank {rank_random:.1f}"
               + (" (within each dataset)" if len(data.stores) > 1 else ""))
     summary = trainer.fit()
     model.eval()
-    summary["spread_random_init"] = spread_random
-    summary["spread_target"] = feature_spread(model.target_encoder, frames_to_model(probe_batch),
-                                              probe_sources)
+    summary["spread_random_init"], summary["rank_random_init"] = spread_random, rank_random
+    summary["spread_target"], summary["rank_target"] = feature_health(
+        model.target_encoder, frames_to_model(probe_batch), probe_sources)
     if trainer.dist.is_main:
         print(f"feature spread: target encoder {summary['spread_target']:.4f} vs random init "
-              f"{spread_random:.4f}; checkpoint {summary['checkpoint']}")
+              f"{spread_random:.4f}; rank {summary['rank_target']:.1f} vs "
+              f"{rank_random:.1f}; checkpoint {summary['checkpoint']}")
     trainer.close()
     return summary
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from worldmodel.data.dataset import split_episodes
 from worldmodel.data.storage import EpisodeStore, write_json_atomic, write_text_atomic
 from worldmodel.data.transforms import frames_to_model
+from worldmodel.models.jepa import effective_rank
 from worldmodel.train.loop import resolve_device
 
 __all__ = ["AttentiveProbe", "ProbeConfig", "extract_features", "probe_targets", "r2_score",
@@ -324,7 +325,9 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
     Splits by episode, computes the task's probe targets, standardises them with the training
     mean/std, extracts and caches each encoder's frozen tokens, trains one probe per encoder and
     scores R^2 on the held-out episodes. Returns ``{"task", "targets", "rows": {name: {"r2",
-    "r2_per_target", "train_r2", ...}}, "train_frames", "val_frames", ...}``; writes nothing.
+    "r2_per_target", "train_r2", "feature_rank", ...}}, "train_frames", "val_frames", ...}``;
+    writes nothing. ``feature_rank`` is the effective rank (RankMe) of the held-out frames'
+    token-pooled features: a label-free score of how many directions they vary along.
     """
     if not encoders:
         raise ValueError("probe_encoders: no encoders given")
@@ -350,6 +353,7 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
                                             **common)
         x_val, s_val = extract_features(encoder, store, val_eps, desc=f"{name} val", **common)
         extract_s = time.perf_counter() - t0
+        rank = effective_rank(x_val.mean(dim=1))      # label-free: RankMe of the pooled features
         if raw_train is None:
             raw_train, names = probe_targets(store, s_train)
             raw_val, _ = probe_targets(store, s_val)
@@ -358,7 +362,8 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
             row = _fit_and_score(x_train[:n], raw_train[:n], x_val, raw_val, names, cfg,
                                  _encoder_device(encoder))
             row.update(tokens=int(x_train.shape[1]), feature_dim=int(x_train.shape[2]),
-                       extract_s=round(extract_s, 3), train_episodes=episodes)
+                       extract_s=round(extract_s, 3), train_episodes=episodes,
+                       feature_rank=round(rank, 2))
             by_fraction[str(fraction)][name] = row
     top_fraction, top_episodes = shares[-1]
     return {"task": store.meta.task, "data_dir": str(store.data_dir), "targets": names,
@@ -412,13 +417,16 @@ def format_table(result: Mapping[str, Any]) -> str:
              f"({result['train_episodes']} / {result['val_episodes']} episodes); R^2 on held-out "
              f"episodes (1 = perfect, 0 = predicting the mean).", "",
              "| encoder | " + ("labels (train episodes) | " if several else "") + "R^2 (mean) | "
-             + " | ".join(names) + " | train R^2 |",
-             "|---|" + ("---:|" if several else "") + "---:|" + "---:|" * len(names) + "---:|"]
+             + " | ".join(names) + " | train R^2 | feature rank |",
+             "|---|" + ("---:|" if several else "") + "---:|" + "---:|" * len(names)
+             + "---:|---:|"]
     for fraction, rows in by_fraction.items():
         for enc, row in rows.items():
             share = f"{float(fraction):.0%} ({row['train_episodes']}) | " if several else ""
             per = " | ".join(f"{row['r2_per_target'][n]:.3f}" for n in names)
-            lines.append(f"| {enc} | {share}{row['r2']:.3f} | {per} | {row['train_r2']:.3f} |")
+            rank = row.get("feature_rank")
+            lines.append(f"| {enc} | {share}{row['r2']:.3f} | {per} | {row['train_r2']:.3f} | "
+                         + (f"{rank:.1f} |" if rank is not None else "- |"))
     return "\n".join(lines) + "\n"
 
 

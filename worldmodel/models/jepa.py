@@ -25,7 +25,8 @@ from worldmodel.models.masking import DEFAULT_MASKS, MaskSpec, sample_batch_mask
 from worldmodel.models.predictor import MaskedPredictor, PredictorConfig
 from worldmodel.models.vit import VideoViT, VideoViTConfig, gather_tokens
 
-__all__ = ["ema_update", "ema_momentum", "group_indices", "spread_within", "VJEPA"]
+__all__ = ["ema_update", "ema_momentum", "group_indices", "spread_within", "effective_rank",
+           "off_diagonal_correlation", "VJEPA"]
 
 
 @torch.no_grad()
@@ -94,6 +95,40 @@ def spread_within(x: torch.Tensor, rows: list[torch.Tensor | slice]) -> float:
     return sum(float(x[r].std(dim=0, correction=0).mean()) for r in rows) / max(len(rows), 1)
 
 
+@torch.no_grad()
+def effective_rank(x: torch.Tensor, rows: list[torch.Tensor | slice] | None = None) -> float:
+    """RankMe effective rank of ``x [B, D]``: ``exp`` of the entropy of its centred singular values'
+    distribution (1 when every sample lies on one line, up to ``min(B - 1, D)`` when the spread is
+    even over all directions); averaged over the groups ``rows`` (default: the whole batch).
+
+    The dimensional-collapse monitor: features can vary across clips (a healthy std) while all of
+    that variation lies along a few directions, which a linear probe cannot untangle.
+    """
+    rows = [slice(None)] if rows is None else rows
+    ranks = []
+    for r in rows:
+        xr = x[r].double()
+        s = torch.linalg.svdvals(xr - xr.mean(dim=0, keepdim=True))
+        p = s / s.sum().clamp_min(1e-12)
+        ranks.append(float(torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())))
+    return sum(ranks) / max(len(ranks), 1)
+
+
+def off_diagonal_correlation(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Mean square of the off-diagonal entries of the channel correlation matrix of ``x [B, D]``
+    (across samples): 0 when the channels are uncorrelated, 1 when all carry the same signal.
+
+    Scale-free (each channel is standardised first), so it can sit beside a small ``var_gamma``;
+    with fewer samples than channels it has a floor above 0 (the matrix has rank < B).
+    """
+    z = x - x.mean(dim=0, keepdim=True)
+    z = z / torch.sqrt(z.pow(2).mean(dim=0, keepdim=True) + eps)
+    corr = z.T @ z / x.shape[0]
+    d = corr.shape[0]
+    off = corr - torch.diag(torch.diagonal(corr))
+    return off.pow(2).sum() / (d * (d - 1))
+
+
 class VJEPA(nn.Module):
     """Encoder + EMA target encoder + masked predictor, with the V-JEPA loss.
 
@@ -112,6 +147,13 @@ class VJEPA(nn.Module):
         var_gamma: the hinge's target standard deviation (the encoder's final LayerNorm makes
             per-token features roughly unit-scale; pooled features vary less, so values well
             below 1, e.g. 0.1-0.5, are a gentler start).
+        cov_weight: weight of an optional decorrelation term (0 = off) on the same pooled
+            features: :func:`off_diagonal_correlation` within each group, VICReg's covariance term
+            made scale-free. The variance hinge alone can be met by every channel carrying the same
+            few signals (dimensional collapse, seen in :func:`effective_rank`); this spreads the
+            variation over many directions.
+        freeze_patch_embed: keep the encoder's patch embedding at its random initialisation (MoCo
+            v3's frozen random patch projection): only the transformer blocks learn.
         target_layers: how many of the target encoder's last blocks make the target: each block's
             tokens are layer-normed and the ``target_layers`` results averaged (data2vec's
             top-K targets); 1 = the final output only, the V-JEPA recipe.
@@ -127,7 +169,8 @@ class VJEPA(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig | None = None,
                  predictor_cfg: PredictorConfig | None = None,
                  mask_specs: Sequence[MaskSpec] = DEFAULT_MASKS,
-                 var_weight: float = 0.0, var_gamma: float = 1.0, target_layers: int = 1):
+                 var_weight: float = 0.0, var_gamma: float = 1.0, target_layers: int = 1,
+                 cov_weight: float = 0.0, freeze_patch_embed: bool = False):
         super().__init__()
         encoder_cfg = encoder_cfg if encoder_cfg is not None else VideoViTConfig()
         predictor_cfg = predictor_cfg if predictor_cfg is not None else PredictorConfig()
@@ -144,11 +187,17 @@ class VJEPA(nn.Module):
         self.mask_specs = mask_specs
         self.var_weight = float(var_weight)
         self.var_gamma = float(var_gamma)
+        if cov_weight < 0:
+            raise ValueError(f"need cov_weight >= 0, got {cov_weight}")
+        self.cov_weight = float(cov_weight)
         if not 1 <= int(target_layers) <= encoder_cfg.depth:
             raise ValueError(f"target_layers must be in [1, encoder depth={encoder_cfg.depth}], "
                              f"got {target_layers}")
         self.target_layers = int(target_layers)
         self.encoder = VideoViT(encoder_cfg)
+        self.freeze_patch_embed = bool(freeze_patch_embed)
+        if self.freeze_patch_embed:
+            self.encoder.patch_embed.requires_grad_(False)
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
         self.target_encoder.eval()
@@ -194,10 +243,12 @@ class VJEPA(nn.Module):
             ``(loss, stats)``: the scalar loss (mean over mask families of the L1 over target
             tokens) and detached floats: ``loss``, ``loss_spec{i}``, ``target_std`` (std across the
             batch of the layer-normed target features, averaged over tokens and channels: a
-            collapse monitor, 0 when collapsed; within each source with ``groups``), ``pred_std``
+            collapse monitor, 0 when collapsed; within each source with ``groups``),
+            ``target_rank`` (:func:`effective_rank` of the clip-pooled target features: the
+            dimensional-collapse monitor), ``pred_std``
             (same for the predictions),
-            ``context_tokens_spec{i}``, ``target_tokens_spec{i}``, and ``var_loss`` when the
-            anti-collapse term is on.
+            ``context_tokens_spec{i}``, ``target_tokens_spec{i}``, and ``var_loss`` / ``cov_loss``
+            when the anti-collapse terms are on.
         """
         self.encoder.check_frames(frames)
         b = frames.shape[0]
@@ -208,8 +259,9 @@ class VJEPA(nn.Module):
 
         rows = group_indices(groups.to(frames.device) if groups is not None else None, b)
         targets = self.target_features(frames)
-        stats: dict[str, float] = {"target_std": spread_within(targets, rows)}
-        losses, var_losses, pred_stds = [], [], []
+        stats: dict[str, float] = {"target_std": spread_within(targets, rows),
+                                   "target_rank": effective_rank(targets.mean(dim=1), rows)}
+        losses, var_losses, cov_losses, pred_stds = [], [], [], []
         for i, (ctx_idx, tgt_idx) in enumerate(masks):
             ctx_idx = ctx_idx.to(frames.device)
             tgt_idx = tgt_idx.to(frames.device)
@@ -223,16 +275,23 @@ class VJEPA(nn.Module):
             stats[f"target_tokens_spec{i}"] = float(tgt_idx.shape[1])
             if rows:
                 pred_stds.append(spread_within(pred.detach(), rows))
+            pooled = z.mean(dim=1)
             if self.var_weight > 0 and rows:
-                pooled = z.mean(dim=1)
                 var_losses.append(torch.stack([
                     F.relu(self.var_gamma - torch.sqrt(pooled[r].var(dim=0) + 1e-4)).mean()
                     for r in rows]).mean())
+            if self.cov_weight > 0 and rows:
+                cov_losses.append(torch.stack([off_diagonal_correlation(pooled[r])
+                                               for r in rows]).mean())
         loss = torch.stack(losses).mean()
         stats["pred_std"] = sum(pred_stds) / len(pred_stds) if pred_stds else 0.0
         if var_losses:
             var_loss = torch.stack(var_losses).mean()
             stats["var_loss"] = float(var_loss.detach())
             loss = loss + self.var_weight * var_loss
+        if cov_losses:
+            cov_loss = torch.stack(cov_losses).mean()
+            stats["cov_loss"] = float(cov_loss.detach())
+            loss = loss + self.cov_weight * cov_loss
         stats["loss"] = float(loss.detach())
         return loss, stats
