@@ -29,6 +29,10 @@ def test_pretraining_on_passive_video_lowers_the_loss(reach_data, tmp_path):
     losses = [float(r.split(",")[1]) for r in rows]
     assert losses[-1] < 0.7 * losses[0]
     assert summary["spread_random_init"] > 0 and summary["spread_target"] > 0
+    assert 1.0 < summary["rank_target"] and 1.0 < summary["rank_random_init"] < 64  # 64 clips
+    saved = json.loads((tmp_path / "train_summary.json").read_text())
+    assert saved["rank_target"] == pytest.approx(summary["rank_target"])
+    assert "target_rank" in (tmp_path / "log.csv").read_text().splitlines()[0]
     encoder, meta = load_encoder(tmp_path / "checkpoint.pt", image_size=32)
     assert meta["tasks"] == ["reach"] and not any(p.requires_grad for p in encoder.parameters())
     frames = torch.randn(2, 3, 3, 32, 32)

@@ -462,3 +462,8 @@ def test_frozen_patch_embedding_stays_at_its_random_init_while_blocks_learn():
         assert torch.equal(model.target_encoder.state_dict()[name], before[name])
     assert not torch.equal(after["blocks.0.attn.qkv.weight"], before["blocks.0.attn.qkv.weight"])
     assert small_vjepa().encoder.patch_embed.weight.requires_grad      # off by default
+    first = small_vjepa(freeze_blocks=1).encoder.blocks                # the first block only
+    assert not any(p.requires_grad for p in first[0].parameters())
+    assert all(p.requires_grad for p in first[1].parameters())
+    with pytest.raises(ValueError, match="freeze_blocks"):
+        small_vjepa(freeze_blocks=3)                                   # depth is 2

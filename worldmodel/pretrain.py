@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worldmodel.data.dataset import ClipDataset
+from worldmodel.data.storage import write_json_atomic
 from worldmodel.data.transforms import frames_to_model
 from worldmodel.models import (VJEPA, MaskSpec, PredictorConfig, VideoViT, count_parameters,
                                effective_rank, ema_momentum, group_indices, spread_within,
@@ -44,6 +45,7 @@ class PretrainConfig:
     var_gamma: float = 0.02
     cov_weight: float = 0.0         # decorrelation term against dimensional collapse (see VJEPA)
     freeze_patch_embed: bool = False  # keep the random patch projection (MoCo v3)
+    freeze_blocks: int = 0          # and the first K transformer blocks at random init
     target_layers: int = 1          # last blocks averaged into the target (1 = V-JEPA's final output)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
@@ -73,7 +75,7 @@ def build_model(cfg: PretrainConfig, image_size: int) -> VJEPA:
     return VJEPA(encoder_cfg, PredictorConfig(**cfg.predictor), masks,
                  var_weight=cfg.var_weight, var_gamma=cfg.var_gamma,
                  cov_weight=cfg.cov_weight, target_layers=cfg.target_layers,
-                 freeze_patch_embed=cfg.freeze_patch_embed)
+                 freeze_patch_embed=cfg.freeze_patch_embed, freeze_blocks=cfg.freeze_blocks)
 
 
 def architecture(model: VJEPA) -> dict[str, Any]:
@@ -133,6 +135,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     summary["spread_target"], summary["rank_target"] = feature_health(
         model.target_encoder, frames_to_model(probe_batch), probe_sources)
     if trainer.dist.is_main:
+        write_json_atomic(Path(cfg.out) / "train_summary.json", summary)   # with the health scores
         print(f"feature spread: target encoder {summary['spread_target']:.4f} vs random init "
               f"{spread_random:.4f}; rank {summary['rank_target']:.1f} vs "
               f"{rank_random:.1f}; checkpoint {summary['checkpoint']}")

@@ -154,6 +154,8 @@ class VJEPA(nn.Module):
             variation over many directions.
         freeze_patch_embed: keep the encoder's patch embedding at its random initialisation (MoCo
             v3's frozen random patch projection): only the transformer blocks learn.
+        freeze_blocks: keep the encoder's first ``freeze_blocks`` transformer blocks at their random
+            initialisation too (0 = none; the encoder's depth = nothing learns but the predictor).
         target_layers: how many of the target encoder's last blocks make the target: each block's
             tokens are layer-normed and the ``target_layers`` results averaged (data2vec's
             top-K targets); 1 = the final output only, the V-JEPA recipe.
@@ -170,7 +172,8 @@ class VJEPA(nn.Module):
                  predictor_cfg: PredictorConfig | None = None,
                  mask_specs: Sequence[MaskSpec] = DEFAULT_MASKS,
                  var_weight: float = 0.0, var_gamma: float = 1.0, target_layers: int = 1,
-                 cov_weight: float = 0.0, freeze_patch_embed: bool = False):
+                 cov_weight: float = 0.0, freeze_patch_embed: bool = False,
+                 freeze_blocks: int = 0):
         super().__init__()
         encoder_cfg = encoder_cfg if encoder_cfg is not None else VideoViTConfig()
         predictor_cfg = predictor_cfg if predictor_cfg is not None else PredictorConfig()
@@ -195,9 +198,14 @@ class VJEPA(nn.Module):
                              f"got {target_layers}")
         self.target_layers = int(target_layers)
         self.encoder = VideoViT(encoder_cfg)
-        self.freeze_patch_embed = bool(freeze_patch_embed)
+        if not 0 <= int(freeze_blocks) <= encoder_cfg.depth:
+            raise ValueError(f"freeze_blocks must be in [0, encoder depth={encoder_cfg.depth}], "
+                             f"got {freeze_blocks}")
+        self.freeze_patch_embed, self.freeze_blocks = bool(freeze_patch_embed), int(freeze_blocks)
         if self.freeze_patch_embed:
             self.encoder.patch_embed.requires_grad_(False)
+        for block in self.encoder.blocks[:self.freeze_blocks]:
+            block.requires_grad_(False)
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
         self.target_encoder.eval()
