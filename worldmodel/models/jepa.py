@@ -197,10 +197,10 @@ class VJEPA(nn.Module):
             raise ValueError(f"target_layers must be in [1, encoder depth={encoder_cfg.depth}], "
                              f"got {target_layers}")
         self.target_layers = int(target_layers)
-        self.encoder = VideoViT(encoder_cfg)
         if not 0 <= int(freeze_blocks) <= encoder_cfg.depth:
             raise ValueError(f"freeze_blocks must be in [0, encoder depth={encoder_cfg.depth}], "
                              f"got {freeze_blocks}")
+        self.encoder = VideoViT(encoder_cfg)
         self.freeze_patch_embed, self.freeze_blocks = bool(freeze_patch_embed), int(freeze_blocks)
         if self.freeze_patch_embed:
             self.encoder.patch_embed.requires_grad_(False)
