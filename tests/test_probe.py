@@ -142,6 +142,24 @@ def test_low_shot_probe_keeps_held_out_set_and_full_share_result(reach_data, tmp
     assert "50% (2)" in table and "100% (4)" in table
 
 
+def test_probe_over_several_seeds_reports_their_mean_and_each_seed(reach_data, tmp_path):
+    single = run_probe(_probe_cfg(reach_data, seed=1))["rows"]["random_init"]
+    out = tmp_path / "seeds"
+    result = run_probe(_probe_cfg(reach_data, seeds=[0, 1], out=str(out)))
+    row = result["rows"]["random_init"]
+    assert result["seeds"] == [0, 1] and set(result["by_seed"]) == {"0", "1"}
+    assert row["r2_seeds"][1] == single["r2"]               # each seed is its own plain run
+    assert row["r2_seeds"][0] != row["r2_seeds"][1]         # a seed redraws probe and encoder
+    assert row["r2"] == pytest.approx(np.mean(row["r2_seeds"]))
+    assert row["r2_per_target"]["sin_elbow"] == pytest.approx(np.mean(
+        [result["by_seed"][s]["rows"]["random_init"]["r2_per_target"]["sin_elbow"]
+         for s in ("0", "1")]))
+    table = (out / "probe.md").read_text()
+    assert "R^2 per seed" in table and f"{row['r2_seeds'][0]:.3f} / " in table
+    with pytest.raises(ValueError, match="distinct"):
+        run_probe(_probe_cfg(reach_data, seeds=[1, 1]))
+
+
 def test_run_probe_with_checkpoint_has_both_rows(reach_data, checkpoint):
     result = run_probe(_probe_cfg(reach_data, encoder=checkpoint))
     assert list(result["rows"]) == ["pretrained", "random_init"]
@@ -153,9 +171,11 @@ def test_run_probe_with_checkpoint_has_both_rows(reach_data, checkpoint):
 def test_probe_command_from_hydra_config(reach_data, tmp_path):
     from worldmodel.cli import compose
     cfg = compose("probe", [f"data_dir={reach_data}", f"out={tmp_path}", "steps=5",
-                            "frames_per_episode=2", "progress=false", "device=cpu"])
+                            "frames_per_episode=2", "progress=false", "device=cpu",
+                            "seeds=[0,2]"])
     result = probe_command(cfg)
     assert "random_init" in result["rows"] and (tmp_path / "results.json").is_file()
+    assert result["seeds"] == [0, 2] and len(result["rows"]["random_init"]["r2_seeds"]) == 2
 
 
 # ------------------------------------------------------------------------------- errors

@@ -38,7 +38,7 @@ from worldmodel.train.loop import resolve_device
 
 __all__ = ["AttentiveProbe", "ProbeConfig", "extract_features", "probe_targets", "r2_score",
            "fit_probe", "predict", "build_encoders", "probe_encoders", "run_probe",
-           "format_table", "label_shares", "probe_command"]
+           "format_table", "label_shares", "mean_over_seeds", "probe_command"]
 
 #: an encoder: a module with ``encode_frames`` (``[B, T, C, H, W] -> [B, T, N, D]``) or a callable
 #: with the same input giving ``[B, T, N, D]``, ``[B, N, D]`` or ``[B, D]`` (one global vector)
@@ -263,6 +263,9 @@ class ProbeConfig:
             (V-JEPA's low-shot frozen evaluation): the first ``round(f * n)`` training episodes,
             so smaller shares are subsets of larger ones; the held-out episodes stay the same.
             ``rows`` holds the largest share, ``by_fraction`` every share.
+        seeds: several probe seeds (each redraws the probe and the random-init encoder, as
+            ``seed`` does): every row is then the mean over them, with ``r2_seeds`` listing each
+            seed's R^2 and ``by_seed`` every seed's result; None runs ``seed`` alone.
         heads / num_queries / mlp_ratio: probe shape (heads is reduced to a divisor of the width).
         device: where encoders and probes run (``auto``: CUDA when available).
         threads: torch CPU threads; 0 leaves torch's default.
@@ -279,6 +282,7 @@ class ProbeConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     seed: int = 0
+    seeds: tuple[int, ...] | None = None
     include_random: bool = True
     label_fractions: tuple[float, ...] = (1.0,)
     heads: int = 4
@@ -406,26 +410,55 @@ def _fit_and_score(x_train: torch.Tensor, raw_train: np.ndarray, x_val: torch.Te
             "train_r2": float(r2_train.mean()), "train_s": round(train_s, 3)}
 
 
+def mean_over_seeds(results: Sequence[Mapping[str, Any]],
+                    seeds: Sequence[int]) -> dict[str, Any]:
+    """One result from :func:`probe_encoders` results of the same data at several probe
+    ``seeds``: each row's scores averaged, ``r2_seeds`` holding each seed's R^2."""
+    merged = dict(results[0])
+    by_fraction = {}
+    for fraction, rows in results[0]["by_fraction"].items():
+        by_fraction[fraction] = {}
+        for name, first in rows.items():
+            each = [r["by_fraction"][fraction][name] for r in results]
+            row = dict(first)
+            row["r2"] = float(np.mean([e["r2"] for e in each]))
+            row["train_r2"] = float(np.mean([e["train_r2"] for e in each]))
+            row["r2_per_target"] = {t: float(np.mean([e["r2_per_target"][t] for e in each]))
+                                    for t in first["r2_per_target"]}
+            row["feature_rank"] = round(float(np.mean([e["feature_rank"] for e in each])), 2)
+            row["r2_seeds"] = [e["r2"] for e in each]
+            by_fraction[fraction][name] = row
+    top = list(by_fraction)[-1]
+    merged.update(by_fraction=by_fraction, rows=by_fraction[top], seeds=list(seeds),
+                  by_seed={str(s): r for s, r in zip(seeds, results)})
+    return merged
+
+
 def format_table(result: Mapping[str, Any]) -> str:
     """A markdown table of a :func:`probe_encoders` result: one row per encoder (and label share,
     when several were probed)."""
     names = list(result["targets"])
     by_fraction = result["by_fraction"]
     several = len(by_fraction) > 1
+    seeds = result.get("seeds")
     lines = [f"Attentive probe on frozen features: task `{result['task']}`, "
              f"{result['train_frames']} train / {result['val_frames']} held-out frames "
              f"({result['train_episodes']} / {result['val_episodes']} episodes); R^2 on held-out "
-             f"episodes (1 = perfect, 0 = predicting the mean).", "",
+             f"episodes (1 = perfect, 0 = predicting the mean)"
+             + (f"; means over probe seeds {', '.join(map(str, seeds))}." if seeds else "."), "",
              "| encoder | " + ("labels (train episodes) | " if several else "") + "R^2 (mean) | "
-             + " | ".join(names) + " | train R^2 | feature rank |",
-             "|---|" + ("---:|" if several else "") + "---:|" + "---:|" * len(names)
-             + "---:|---:|"]
+             + ("R^2 per seed | " if seeds else "") + " | ".join(names)
+             + " | train R^2 | feature rank |",
+             "|---|" + ("---:|" if several else "") + "---:|" + ("---:|" if seeds else "")
+             + "---:|" * len(names) + "---:|---:|"]
     for fraction, rows in by_fraction.items():
         for enc, row in rows.items():
             share = f"{float(fraction):.0%} ({row['train_episodes']}) | " if several else ""
             per = " | ".join(f"{row['r2_per_target'][n]:.3f}" for n in names)
             rank = row.get("feature_rank")
-            lines.append(f"| {enc} | {share}{row['r2']:.3f} | {per} | {row['train_r2']:.3f} | "
+            each = (" / ".join(f"{v:.3f}" for v in row["r2_seeds"]) + " | ") if seeds else ""
+            lines.append(f"| {enc} | {share}{row['r2']:.3f} | {each}{per} | "
+                         f"{row['train_r2']:.3f} | "
                          + (f"{rank:.1f} |" if rank is not None else "- |"))
     return "\n".join(lines) + "\n"
 
@@ -437,11 +470,18 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     store = EpisodeStore(cfg.data_dir)
-    encoders, meta = build_encoders(cfg, store.meta.image_size)
     device = resolve_device(cfg.device)
-    for encoder in encoders.values():
-        encoder.to(device)
-    result = probe_encoders(encoders, cfg, store)
+    seeds = [int(s) for s in cfg.seeds] if cfg.seeds else [cfg.seed]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {list(cfg.seeds)}")
+    results = []
+    for seed in seeds:
+        seed_cfg = dataclasses.replace(cfg, seed=seed)
+        encoders, meta = build_encoders(seed_cfg, store.meta.image_size)
+        for encoder in encoders.values():
+            encoder.to(device)
+        results.append(probe_encoders(encoders, seed_cfg, store))
+    result = mean_over_seeds(results, seeds) if cfg.seeds else results[0]
     result["encoder"] = cfg.encoder
     if meta:
         result["encoder_meta"] = {k: meta[k] for k in ("tasks", "data_dirs", "image_size",
