@@ -160,6 +160,20 @@ def test_probe_over_several_seeds_reports_their_mean_and_each_seed(reach_data, t
         run_probe(_probe_cfg(reach_data, seeds=[1, 1]))
 
 
+def test_probe_over_seeds_encodes_the_checkpoint_once_and_redraws_random_init(
+        reach_data, checkpoint, monkeypatch):
+    import worldmodel.probe as probe_module
+    plain = run_probe(_probe_cfg(reach_data, encoder=checkpoint, seed=1))["rows"]
+    encoded = []
+    real = probe_module.extract_features
+    monkeypatch.setattr(probe_module, "extract_features",
+                        lambda *a, desc, **kw: encoded.append(desc) or real(*a, desc=desc, **kw))
+    rows = run_probe(_probe_cfg(reach_data, encoder=checkpoint, seeds=[0, 1]))["rows"]
+    assert encoded.count("pretrained train") == 1 and encoded.count("random_init train") == 2
+    for name in ("pretrained", "random_init"):           # the same numbers as a plain seed-1 run
+        assert rows[name]["r2_seeds"][1] == plain[name]["r2"]
+
+
 def test_run_probe_with_checkpoint_has_both_rows(reach_data, checkpoint):
     result = run_probe(_probe_cfg(reach_data, encoder=checkpoint))
     assert list(result["rows"]) == ["pretrained", "random_init"]

@@ -323,8 +323,13 @@ def build_encoders(cfg: ProbeConfig, image_size: int) -> tuple[dict[str, Encoder
 
 
 def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
-                   store: EpisodeStore | None = None) -> dict[str, Any]:
+                   store: EpisodeStore | None = None,
+                   features: dict[str, tuple] | None = None) -> dict[str, Any]:
     """Probe each of ``encoders`` (name -> encoder, see :data:`Encoder`) on ``cfg.data_dir``.
+
+    ``features``, when given, memoises each encoder's extracted tokens by name across calls on the
+    same data and split (so a caller probing the same frozen encoder at several probe seeds
+    encodes its frames once); the caller drops an entry whose encoder it redraws.
 
     Splits by episode, computes the task's probe targets, standardises them with the training
     mean/std, extracts and caches each encoder's frozen tokens, trains one probe per encoder and
@@ -351,13 +356,16 @@ def probe_encoders(encoders: Mapping[str, Encoder], cfg: ProbeConfig,
     by_fraction: dict[str, dict[str, dict[str, Any]]] = {str(f): {} for f, _ in shares}
     names: list[str] = []
     raw_train = raw_val = None
+    features = {} if features is None else features
     for name, encoder in encoders.items():
-        t0 = time.perf_counter()
-        x_train, s_train = extract_features(encoder, store, train_eps, desc=f"{name} train",
-                                            **common)
-        x_val, s_val = extract_features(encoder, store, val_eps, desc=f"{name} val", **common)
-        extract_s = time.perf_counter() - t0
-        rank = effective_rank(x_val.mean(dim=1))      # label-free: RankMe of the pooled features
+        if name not in features:
+            t0 = time.perf_counter()
+            x_train, s_train = extract_features(encoder, store, train_eps,
+                                                desc=f"{name} train", **common)
+            x_val, s_val = extract_features(encoder, store, val_eps, desc=f"{name} val", **common)
+            features[name] = (x_train, s_train, x_val, s_val, time.perf_counter() - t0,
+                              effective_rank(x_val.mean(dim=1)))  # label-free: RankMe, pooled
+        x_train, s_train, x_val, s_val, extract_s, rank = features[name]
         if raw_train is None:
             raw_train, names = probe_targets(store, s_train)
             raw_val, _ = probe_targets(store, s_val)
@@ -474,13 +482,14 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     seeds = [int(s) for s in cfg.seeds] if cfg.seeds else [cfg.seed]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {list(cfg.seeds)}")
-    results = []
+    results, features = [], {}
     for seed in seeds:
         seed_cfg = dataclasses.replace(cfg, seed=seed)
         encoders, meta = build_encoders(seed_cfg, store.meta.image_size)
         for encoder in encoders.values():
             encoder.to(device)
-        results.append(probe_encoders(encoders, seed_cfg, store))
+        features.pop("random_init", None)    # redrawn with each seed; the checkpoint's is not
+        results.append(probe_encoders(encoders, seed_cfg, store, features))
     result = mean_over_seeds(results, seeds) if cfg.seeds else results[0]
     result["encoder"] = cfg.encoder
     if meta:
